@@ -1,0 +1,42 @@
+# unlearnbench — `make install`, `make test`, `make run`, `make bench DATASET=mnist`.
+# Everything runs inside a virtualenv that `make install` creates (no manual step).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+
+# Data: $UNLEARNBENCH_DATA if set; else ../shared/data when it holds MNIST (this project's workplace);
+# else the per-user cache (~/.cache/unlearnbench/data), where torchvision downloads what is missing.
+DATA_ROOT ?= $(or $(UNLEARNBENCH_DATA),$(if $(wildcard ../shared/data/MNIST/raw/train-images-idx3-ubyte),$(abspath ../shared/data)))
+ifneq ($(DATA_ROOT),)
+export UNLEARNBENCH_DATA := $(DATA_ROOT)
+endif
+
+# one cell (make run): override any of these on the command line
+DATASET ?= mnist
+MODEL   ?= resnet18
+CLASS   ?= 2
+SEED    ?= 0
+METHOD  ?= finetune
+ARGS    ?=
+PYTEST_ARGS ?=
+
+.PHONY: install test run clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+run: install
+	$(PY) -m unlearnbench.run --dataset $(DATASET) --model $(MODEL) --forget-class $(CLASS) --seed $(SEED) \
+		--method $(METHOD) $(ARGS)
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

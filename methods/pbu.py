@@ -1,0 +1,135 @@
+"""`pbu`: Partially Blinded Unlearning (Panda, Sourav, Prathosh; AAAI 2025). Sees the forget class S_n only.
+
+Minimise with Adam, over mini-batches of S_n,
+
+    L(θ) = α · mean_batch log p_θ(y|x)  +  β · Σ_i F_ii (θ_i − θ*_i)²  +  γ · Σ_i (θ_i − θ*_i)²
+
+F is the diagonal Fisher at θ*, computed once on S_n before unlearning (`unlearnbench.fisher`). θ* is a frozen copy:
+no gradient and no graph reach it. Both penalties cover every trainable parameter; BatchNorm running statistics are
+not penalised. The three terms are logged per epoch at debug level (`-v`).
+
+Defaults and their sources (official code, GitHub Shash12-ship/pbu @a507760, MNIST ResNet-18):
+    alpha, beta, gamma  721, 100, 4001   official values for class 8 (class 2: 631/100/4001, class 6: 721/90/4001;
+                                         the MNIST benchmark files set the per-class values)
+    lr 1e-4, batch 64, shuffled          official (Adam, no weight decay, no schedule)
+    epochs 5                             official; here a ceiling, see the stopping rule below
+    fisher "true"                        official (nngeometry FIM, PMatDiag, classif_logits); "empirical" and "mc"
+                                         are cheaper options (C backward passes per sample are costly for C≈100)
+    bn_mode "train"                      official (BatchNorm running statistics move on forget-only batches)
+
+The stopping rule (our addition; the paper's code runs a fixed 5 epochs). The objective is unbounded below: after
+S_n is forgotten, further steps only push log p(y|x) toward −∞ and drag the other classes down (the official notebook
+goes from A_Dr ≈ 97% after 1–2 epochs to 70–80% after 5). A fixed epoch count is therefore fragile, and choosing it
+by watching test accuracy on the retain classes, as the official tuning apparently did, uses data PBU claims not to
+need. The default rule `stop = "forget_acc"` looks at S_n only: every `stop_every` steps it evaluates the model
+(eval mode, as it will be tested) on a fixed probe of `stop_probe` forget-training images and stops once their
+accuracy is ≤ `stop_threshold` %. The probe images are forget samples, so the method stays blind. Threshold 0 asks
+that every probe image is misclassified; that is the point where the official runs have A_Df ≈ 0 while A_Dr is
+still intact (epoch 1–2). `stop = "none"` reproduces the official fixed schedule.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from unlearnbench.data import Batch
+from unlearnbench.fisher import diagonal_fisher
+from unlearnbench.method import Sizes, UnlearnTask, register_method
+from unlearnbench.runtime import generator
+from unlearnbench.train import accuracy, make_optimizer, predict, train_steps
+
+log = logging.getLogger("unlearnbench")
+
+
+@dataclass(frozen=True)
+class PBUHP:
+    alpha: float = 721.0  # weight of the mean log-likelihood of S_n (official, class 8)
+    beta: float = 100.0  # weight of the Fisher-weighted distance to θ* (official, class 8)
+    gamma: float = 4001.0  # weight of the squared L2 distance to θ* (official)
+    lr: float = 1e-4  # Adam (official)
+    batch_size: int = 64  # official
+    epochs: int = 5  # official; an upper bound when a stopping rule is on
+    fisher: Literal["true", "empirical", "mc"] = "true"  # official: true Fisher
+    fisher_backend: Literal["layerwise", "func"] = "layerwise"  # same numbers; layerwise is faster (fisher.py)
+    fisher_memory_mb: int = 1024  # memory for one chunk of per-sample gradients (speed/memory trade-off only)
+    bn_mode: Literal["train", "eval"] = "train"  # official: train mode during unlearning
+    stop: Literal["forget_acc", "none"] = "forget_acc"  # blind stopping rule (ours), or the fixed schedule
+    stop_threshold: float = 0.0  # stop once accuracy on the probe of S_n is at most this (percent)
+    stop_every: int = 10  # steps between checks
+    stop_probe: int = 256  # forget-training images in the probe (the first ones of S_n)
+
+
+def set_bn_mode(model: nn.Module, mode: str) -> None:
+    """train: batch statistics, running statistics updated from forget-only batches (official); eval: running
+    statistics throughout (measured on MNIST: collapses A_Dr within 10 steps at the official settings)."""
+    model.train()
+    if mode == "eval":
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
+def pbu_loss(params: list[Tensor], reference: list[Tensor], fisher: list[Tensor], hp: PBUHP):
+    """The PBU objective as a `train_steps` loss, its three terms reported separately."""
+
+    def loss(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        log_lik = F.log_softmax(model(batch.x).float(), -1).gather(1, batch.y[:, None]).mean()
+        diff = torch._foreach_sub(params, reference)
+        sq = torch._foreach_mul(diff, diff)
+        l2 = torch.stack([s.sum() for s in sq]).sum()
+        fisher_dist = torch.stack([(f * s).sum() for f, s in zip(fisher, sq)]).sum()
+        terms = {"log_lik": hp.alpha * log_lik, "fisher": hp.beta * fisher_dist, "l2": hp.gamma * l2}
+        return terms["log_lik"] + terms["fisher"] + terms["l2"], terms
+
+    return loss
+
+
+def _cost(hp: PBUHP, n: Sizes) -> float:
+    """Fisher: a forward and one backward per round (C rounds for the true Fisher); then, with the stopping rule,
+    typically 1-2 epochs of S_n (measured on MNIST), else `epochs`."""
+    rounds = n.num_classes if hp.fisher == "true" else 1
+    epochs = min(hp.epochs, 2) if hp.stop != "none" else hp.epochs
+    return n.forget * (1 + rounds) / 2 + n.forget * epochs
+
+
+@register_method("pbu", hparams=PBUHP, needs=("forget",), cost=_cost)
+def pbu(model: nn.Module, task: UnlearnTask, hp: PBUHP, seed: int) -> nn.Module:
+    """Partially blinded: ascend the forget class's log-likelihood, held near θ* by Fisher and L2 penalties."""
+    forget, runtime = task.forget, task.runtime
+    fisher_by_name = diagonal_fisher(model, ((b.x, b.y) for b in forget.batches(512)), hp.fisher,
+                                     backend=hp.fisher_backend, memory_mb=hp.fisher_memory_mb,
+                                     generator=generator(seed, 31))
+    names = [k for k, p in model.named_parameters() if p.requires_grad]
+    params = [dict(model.named_parameters())[k] for k in names]
+    reference = [p.detach().clone() for p in params]  # θ*, frozen
+    fisher = [fisher_by_name[k].to(p.dtype) for k, p in zip(names, params)]
+    optimizer = make_optimizer(params, "adam", hp.lr)
+    probe = forget.subset(torch.arange(min(hp.stop_probe, len(forget))))
+    data_order = generator(seed, 32)
+
+    def forgotten(step: int) -> bool:
+        if hp.stop == "none" or step % hp.stop_every:
+            return False
+        acc = accuracy(predict(model, probe, runtime), probe.labels)
+        set_bn_mode(model, hp.bn_mode)  # predict() restores train mode; BN may need eval again
+        log.debug("pbu step %d: accuracy on the forget probe %.2f%%", step, acc)
+        return acc <= hp.stop_threshold
+
+    steps = 0
+    for epoch in range(hp.epochs):
+        set_bn_mode(model, hp.bn_mode)
+        stats = train_steps(model, optimizer, forget.batches(hp.batch_size, shuffle=True, generator=data_order),
+                            pbu_loss(params, reference, fisher, hp), runtime,
+                            should_stop=lambda s: forgotten(steps + s.steps))
+        steps += stats.steps
+        log.debug("pbu epoch %d: %s", epoch + 1, " ".join(f"{k}={v:.4g}" for k, v in stats.means().items()))
+        if stats.stopped:
+            log.info("pbu: forget probe at <= %.2f%% after %d steps (epoch %d): stopping", hp.stop_threshold,
+                     steps, epoch + 1)
+            break
+    return model

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import pytest
+
+from unlearnbench.config import DataConfig, TrainRecipe, build, parse_assignments, stable_hash
+from unlearnbench.errors import UsageError
+from unlearnbench.plan import Overrides, overrides_from_mapping, resolve_cell
+
+
+def test_build_coerces_strings_like_toml():
+    r = build(TrainRecipe, {"lr": "1e-4", "epochs": "3", "channels_last": "true", "optimizer": "sgd"})
+    assert (r.lr, r.epochs, r.channels_last, r.optimizer) == (1e-4, 3, True, "sgd")
+    assert build(TrainRecipe, {"lr": 1}).lr == 1.0  # an int where a float is expected is fine
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"lrr": 1e-3}, "unknown key.*lrr.*valid: optimizer"),
+    ({"epochs": "two"}, "epochs: expected int"),
+    ({"epochs": 2.5}, "epochs: expected int"),
+    ({"epochs": True}, "epochs: expected int"),
+    ({"optimizer": "rmsprop"}, "not one of 'adam', 'adamw', 'sgd'"),
+    ({"lr": -1}, "must be positive"),
+    ({"lr": "nan"}, "lr: expected float"),
+])
+def test_build_rejects_bad_values(values, message):
+    with pytest.raises(UsageError, match=message):
+        build(TrainRecipe, values)
+
+
+def test_parse_assignments():
+    assert parse_assignments(["lr=1e-3", "batch-size = 64"], "--hp") == {"lr": "1e-3", "batch_size": "64"}
+    with pytest.raises(UsageError, match="expected KEY=VALUE"):
+        parse_assignments(["lr"], "--hp")
+
+
+def test_hash_is_stable_and_sensitive():
+    a = {"x": 1, "y": [1, 2]}
+    assert stable_hash(a) == stable_hash({"y": [1, 2], "x": 1})
+    assert stable_hash(a) != stable_hash({"x": 1, "y": [2, 1]})
+
+
+def test_resolve_cell_fills_defaults_and_validates():
+    cell = resolve_cell("mnist", "resnet18", 2, 0, "finetune", Overrides(train={"epochs": 1}))
+    assert cell.setup.train.epochs == 1 and cell.setup.train.optimizer == "adam"
+    assert cell.hparams.lr == 1e-3 and cell.hparams.epochs == 10
+    assert cell.key == resolve_cell("mnist", "resnet18", 2, 0, "finetune", Overrides(train={"epochs": 1})).key
+    assert cell.setup.key != resolve_cell("mnist", "resnet18", 2, 1, "finetune", Overrides()).setup.key
+    # the original does not depend on the method or the class: one θ* serves every cell
+    assert cell.setup.key == resolve_cell("mnist", "resnet18", 8, 0, "retrain", Overrides(train={"epochs": 1})
+                                          ).setup.key
+
+
+@pytest.mark.parametrize("args, message", [
+    (("mnistt", "resnet18", 2, 0, "finetune"), "unknown dataset 'mnistt'; valid: cifar100, fashion_mnist"),
+    (("mnist", "resnet1800", 2, 0, "finetune"), "unknown model 'resnet1800'"),
+    (("mnist", "resnet18", 2, 0, "unlearn_all"), "unknown method 'unlearn_all'; valid: .*finetune.*retrain"),
+    (("mnist", "resnet18", 10, 0, "finetune"), r"forget class 10 is out of range for mnist \(classes 0..9\)"),
+    (("food101", "resnet18", -1, 0, "finetune"), "out of range for food101 .classes 0..100"),
+    (("mnist", "resnet18", 2, -3, "finetune"), "seed must be a non-negative integer"),
+])
+def test_resolve_cell_errors(args, message):
+    with pytest.raises(UsageError, match=message):
+        resolve_cell(*args, Overrides())
+
+
+def test_input_size_a_model_cannot_take():
+    with pytest.raises(UsageError, match="densenet121 down-samples 32-fold.*28"):
+        resolve_cell("mnist", "densenet121", 2, 0, "finetune", Overrides(data={"image_size": 28}))
+
+
+def test_config_tables_and_per_class_overrides():
+    ov = overrides_from_mapping({"train": {"epochs": 1}, "method": {"finetune": {"lr": 1e-4, "class": {
+        "6": {"epochs": 3}}}}}, "test.toml")
+    assert resolve_cell("mnist", "resnet18", 6, 0, "finetune", ov).hparams.epochs == 3
+    assert resolve_cell("mnist", "resnet18", 2, 0, "finetune", ov).hparams.epochs == 10
+    assert resolve_cell("mnist", "resnet18", 2, 0, "finetune", ov).hparams.lr == 1e-4
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"trian": {}}, "unknown key.*trian"),
+    ({"train": {"epoch": 1}}, r"\[train\].*unknown key.*epoch"),
+    ({"method": {"finetune": {"lrate": 1}}}, "method.finetune: unknown key.*lrate"),
+    ({"method": {"nope": {}}}, "unknown method 'nope'"),
+    ({"data": 3}, r"\[data\] must be a table"),
+    ({"method": {"finetune": {"class": {"two": {}}}}}, "class number"),
+])
+def test_config_errors(doc, message):
+    with pytest.raises(UsageError, match=message):
+        overrides_from_mapping(doc, "test.toml")
+
+
+def test_data_config_defaults():
+    assert DataConfig().name == "mnist" and DataConfig().train_per_class == 0

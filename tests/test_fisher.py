@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from unlearnbench.config import ModelConfig
+import timm
+
+from unlearnbench.fisher import diagonal_fisher, naive_fisher, pairs_per_chunk, rounds_for
+from unlearnbench.models import create_model
+
+
+def _model(name: str, classes: int = 10) -> torch.nn.Module:
+    torch.manual_seed(0)
+    if name == "tiny_densenet":  # timm's DenseNet (BatchNormAct2d, concatenations), made small
+        model = timm.create_model("densenet121", growth_rate=8, block_config=(1, 1, 1, 1), bn_size=2,
+                                  num_classes=classes, in_chans=1)
+    else:
+        model = create_model(ModelConfig(name), classes, 1)
+    # move BatchNorm running statistics away from (0, 1) so that eval-mode BN is really exercised
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+@pytest.mark.parametrize("backend", ["layerwise", "func"])
+@pytest.mark.parametrize("variant", ["true", "empirical", "mc"])
+@pytest.mark.parametrize("name", ["test_resnet", "test_convnext", "tiny_densenet"])
+def test_vectorised_equals_naive(backend, variant, name, mnist_small):
+    model = _model(name)
+    batches = [(b.x, b.y) for b in mnist_small.sample_set("train", "forget", 3).batches(7)][:2]  # 14 samples
+    fast = diagonal_fisher(model, batches, variant, backend=backend, memory_mb=1,
+                           generator=torch.Generator().manual_seed(5))
+    slow = naive_fisher(model, batches, variant, generator=torch.Generator().manual_seed(5))
+    assert fast.keys() == slow.keys() == {k for k, _ in model.named_parameters()}
+    for k in fast:
+        torch.testing.assert_close(fast[k], slow[k], rtol=1e-4, atol=1e-9)
+    assert sum(float(f.sum()) for f in fast.values()) > 0
+    assert model.training  # the caller's mode is restored
+
+
+@pytest.mark.parametrize("backend", ["layerwise", "func"])
+def test_chunking_does_not_change_the_result(backend, mnist_small):
+    model = _model("test_resnet")
+    batches = [(b.x, b.y) for b in mnist_small.sample_set("train", "forget", 1).batches(16)][:1]
+    small = diagonal_fisher(model, batches, "true", backend=backend, memory_mb=1)
+    large = diagonal_fisher(model, batches, "true", backend=backend, memory_mb=4096)
+    assert pairs_per_chunk(model, 1) < 160 <= pairs_per_chunk(model, 4096)
+    for k in small:
+        torch.testing.assert_close(small[k], large[k], rtol=1e-5, atol=1e-10)
+
+
+def test_true_fisher_weights_are_the_predicted_probabilities():
+    logits = torch.tensor([[0.0, 1.0, 2.0], [3.0, 0.0, 0.0]])
+    rounds = rounds_for(logits, torch.tensor([2, 0]), "true", None)
+    assert [c.tolist() for c, _ in rounds] == [[0, 0], [1, 1], [2, 2]]
+    torch.testing.assert_close(torch.stack([w for _, w in rounds], 1), logits.softmax(-1))
+    (cls, weight), = rounds_for(logits, torch.tensor([2, 0]), "empirical", None)
+    assert cls.tolist() == [2, 0] and weight.tolist() == [1.0, 1.0]
+
+
+def test_mc_fisher_is_unbiased_for_the_true_fisher():
+    """Averaged over many draws, one sampled label per input gives the true Fisher."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    x = torch.randn(6, 1, 2, 2)
+    batches = [(x, torch.zeros(6, dtype=torch.long))]
+    true = diagonal_fisher(model, batches, "true")
+    g = torch.Generator().manual_seed(0)
+    draws = [diagonal_fisher(model, batches, "mc", generator=g) for _ in range(400)]
+    assert not torch.equal(draws[0]["1.weight"], draws[1]["1.weight"])  # the draws do differ
+    for k in true:
+        mean = torch.stack([d[k] for d in draws]).mean(0)
+        torch.testing.assert_close(mean, true[k], rtol=0.15, atol=1e-3)

@@ -1,0 +1,225 @@
+"""The unlearning methods on a real MNIST subset, with a small real timm model (fast) as θ*."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from methods.bad_teaching import BadTeachingHP, bad_teacher_loss, bad_teaching
+from methods.fast_effective import FastEffectiveHP, impair_set, learn_noise
+from methods.pbu import PBUHP, pbu, pbu_loss
+from unlearnbench.config import ModelConfig, TrainRecipe
+from unlearnbench.data import Tracker, Withheld
+from unlearnbench.method import UnlearnTask
+from unlearnbench.models import create_model
+from unlearnbench.runtime import Runtime, deterministic, generator
+from unlearnbench.train import fit, forget_retain_accuracy, predict
+
+CPU = Runtime(torch.device("cpu"))
+FORGET = 3
+
+
+@pytest.fixture(scope="module")
+def trained(mnist_small):
+    """A test_resnet trained on the real MNIST subset (100 images per class), and the data."""
+    with deterministic(0):
+        model = create_model(ModelConfig("test_resnet"), 10, 1)
+    fit(model, mnist_small.sample_set("train"), TrainRecipe(epochs=4, batch_size=32, lr=3e-3, scheduler="cosine"),
+        CPU, generator(0))
+    return model.eval(), mnist_small
+
+
+def _task(data, forget=True, retain=True, trackers=None) -> UnlearnTask:
+    trackers = trackers or {}
+    sets = {role: data.sample_set("train", role, FORGET, trackers.get(role)) if wanted else Withheld(role, "test")
+            for role, wanted in (("forget", forget), ("retain", retain))}
+
+    def new_model(seed: int):
+        with deterministic(seed):
+            return create_model(ModelConfig("test_resnet"), 10, 1)
+
+    return UnlearnTask(sets["forget"], sets["retain"], FORGET, 10, (1, 32, 32), TrainRecipe(), CPU, new_model)
+
+
+def _accuracies(model, data):
+    return forget_retain_accuracy(predict(model, data.sample_set("test"), CPU), data.test.labels, FORGET)
+
+
+def test_model_is_competent_before_unlearning(trained):
+    model, data = trained
+    acc_f, acc_r = _accuracies(model, data)
+    assert acc_f > 70 and acc_r > 70
+
+
+# ------------------------------------------------------------------------------------------------------------ PBU
+def test_pbu_is_blind_by_construction(trained):
+    """PBU runs to completion with a retain set that raises on any access, and forgets."""
+    model, data = trained
+    tracker = Tracker(len(data.train.labels))
+    task = _task(data, retain=False, trackers={"forget": tracker})
+    assert isinstance(task.retain, Withheld)
+    out = pbu(copy.deepcopy(model), task, PBUHP(lr=1e-3, batch_size=16, stop_every=2, epochs=30), seed=0)
+    acc_f, _ = _accuracies(out, data)
+    assert acc_f < 10
+    assert tracker.distinct == 100  # every forget sample (the Fisher uses all of S_n), nothing else
+
+
+def test_pbu_stops_by_the_blind_rule_or_runs_the_fixed_schedule(trained, caplog):
+    model, data = trained
+    hp = PBUHP(lr=1e-3, batch_size=16, stop_every=2, epochs=30, fisher="mc")
+    caplog.set_level("INFO", logger="unlearnbench")
+    pbu(copy.deepcopy(model), _task(data, retain=False), hp, seed=0)
+    assert any("stopping" in r.message for r in caplog.records)
+    caplog.clear()
+    fixed = dataclasses.replace(hp, stop="none", epochs=2)
+    tracker = Tracker(len(data.train.labels))
+    pbu(copy.deepcopy(model), _task(data, retain=False, trackers={"forget": tracker}), fixed, seed=0)
+    assert not any("stopping" in r.message for r in caplog.records)
+    # Fisher (100, batch 512) + 2 epochs over all 100 forget samples
+    assert tracker.draws == 100 + 2 * 100
+
+
+def test_pbu_loss_terms_and_frozen_reference(trained):
+    model, data = trained
+    student = copy.deepcopy(model)
+    params = list(student.parameters())
+    reference = [p.detach().clone() for p in params]
+    fisher = [torch.full_like(p, 2.0) for p in params]
+    hp = PBUHP(alpha=3.0, beta=5.0, gamma=7.0)
+    batch = next(data.sample_set("train", "forget", FORGET).batches(16))
+    loss = pbu_loss(params, reference, fisher, hp)
+    total, terms = loss(student.eval(), batch)
+    assert terms["fisher"].item() == 0 and terms["l2"].item() == 0  # at θ = θ*
+    with torch.no_grad():
+        for p in params:
+            p.add_(0.01)
+    total, terms = loss(student, batch)
+    n = sum(p.numel() for p in params)
+    assert terms["l2"].item() == pytest.approx(7.0 * n * 1e-4, rel=1e-3)
+    assert terms["fisher"].item() == pytest.approx(5.0 * 2.0 * n * 1e-4, rel=1e-3)
+    log_lik = F.log_softmax(student(batch.x), -1).gather(1, batch.y[:, None]).mean()
+    assert terms["log_lik"].item() == pytest.approx(3.0 * log_lik.item(), rel=1e-4)
+    total.backward()
+    assert all(r.grad is None and not r.requires_grad for r in reference)  # θ* stays out of the graph
+
+
+@pytest.mark.parametrize("name, classes", [("test_convnext", 10), ("test_resnet", 100), ("test_convnext", 101)])
+def test_pbu_any_model_any_class_count(name, classes, mnist_small):
+    """LayerNorm models (no BatchNorm) and C = 100 / 101 work (labels of MNIST live in the first 10 classes)."""
+    with deterministic(0):
+        model = create_model(ModelConfig(name), classes, 1)
+    task = dataclasses.replace(_task(mnist_small, retain=False), num_classes=classes)
+    before = [p.detach().clone() for p in model.parameters()]
+    out = pbu(model, task, PBUHP(epochs=1, stop="none", fisher="true"), seed=0)
+    assert any(not torch.equal(a, b) for a, b in zip(before, out.parameters()))
+
+
+# --------------------------------------------------------------------------------------------- Fast-Effective
+def test_learned_noise_raises_the_forget_class_loss(trained):
+    model, data = trained
+    hp = FastEffectiveHP(noise_batch=32, noise_steps=40)
+    noise = learn_noise(copy.deepcopy(model), (1, 32, 32), FORGET, hp, _task(data), seed=0)
+    initial = torch.randn(32, 1, 32, 32, generator=generator(0, 51))  # the same initial noise
+    target = torch.full((32,), FORGET)
+    with torch.no_grad():
+        before = F.cross_entropy(model.eval()(initial), target).item()
+        after = F.cross_entropy(model.eval()(noise), target).item()
+    assert after > before + 1.0
+    assert all(p.requires_grad for p in model.parameters())  # unfrozen again
+
+
+def test_noise_learning_keeps_bn_statistics_unless_released_code(trained):
+    model, data = trained
+    for released, should_change in ((False, False), (True, True)):
+        m = copy.deepcopy(model)
+        stats = [b.clone() for n, b in m.named_buffers() if "running_mean" in n]
+        learn_noise(m, (1, 32, 32), FORGET, FastEffectiveHP(noise_batch=8, noise_steps=3, released_code=released),
+                    _task(data), seed=0)
+        after = [b for n, b in m.named_buffers() if "running_mean" in n]
+        assert any(not torch.equal(a, b) for a, b in zip(stats, after)) == should_change
+
+
+def test_released_code_switch_changes_the_impair_set(trained):
+    _, data = trained
+    noise = torch.randn(256, 1, 32, 32)
+    subset = data.sample_set("train", "retain", FORGET).per_class(10)
+    fixed = impair_set(noise, subset, FORGET, FastEffectiveHP())
+    released = impair_set(noise, subset, FORGET, FastEffectiveHP(released_code=True))
+
+    def noise_part(s):
+        batches = list(s.batches(1000))
+        y = torch.cat([b.y for b in batches])
+        part = torch.cat([b.part for b in batches])
+        x = torch.cat([b.x for b in batches])
+        return y[part == 0], x[part == 0]
+
+    y, x = noise_part(fixed)
+    assert len(y) == 20 * 256 and (y == FORGET).all()
+    assert len(torch.unique(x.flatten(1), dim=0)) == 256  # 20 copies of all 256 noise images
+    y, x = noise_part(released)
+    assert len(y) == 20 * 3 and (y == 0).all()
+    assert len(torch.unique(x.flatten(1), dim=0)) == 3  # only the first 3 noise images
+    assert len(fixed) - 20 * 256 == len(released) - 20 * 3 == 90  # the same retain subset in both
+
+
+# ---------------------------------------------------------------------------------------------- Bad Teaching
+def test_bad_teaching_moves_forget_outputs_toward_the_random_teacher(trained):
+    model, data = trained
+    task = _task(data)
+    incompetent = task.new_model(int(torch.randint(2**31, (1,), generator=generator(0, 61)))).eval()
+    forget_x = torch.cat([b.x for b in data.sample_set("train", "forget", FORGET).batches(100)])
+
+    def kl_to_bad(m):
+        with torch.no_grad():
+            return F.kl_div(F.log_softmax(m.eval()(forget_x), 1), F.softmax(incompetent(forget_x), 1),
+                            reduction="batchmean").item()
+
+    student = bad_teaching(copy.deepcopy(model), task, BadTeachingHP(lr=1e-3, epochs=3, batch_size=32), seed=0)
+    assert kl_to_bad(student) < 0.5 * kl_to_bad(model)
+
+
+def test_bad_teacher_loss_picks_the_teacher_by_part():
+    torch.manual_seed(0)
+    student, good, bad = (torch.nn.Linear(4, 3) for _ in range(3))
+    x = torch.randn(6, 4)
+    part = torch.tensor([0, 1, 0, 1, 1, 0])
+    from unlearnbench.data import Batch
+    loss = bad_teacher_loss(good, bad, BadTeachingHP())(student, Batch(x, torch.zeros(6).long(), part))
+    target = torch.where((part == 0)[:, None], bad(x).softmax(1), good(x).softmax(1)).detach()
+    expected = (target * (target.log() - student(x).log_softmax(1))).sum(1).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    mean = bad_teacher_loss(good, bad, BadTeachingHP(kl_reduction="mean"))(student, Batch(x, x[:, 0].long(), part))
+    assert mean.item() == pytest.approx(expected.item() / 3, rel=1e-5)  # the released code's ÷ classes
+
+
+# ------------------------------------------------------------------------------------ declared data, via the runner
+EXPECTED_DRAWS = {  # (forget samples seen, retain samples seen) with 40 training images per class
+    "original": (0, 0),
+    "retrain": (0, 360),
+    "finetune": (0, 360),
+    "fast_effective": (0, 9 * 40),  # a per-class retain subset, capped here by the 40 available
+    "bad_teaching": (40, round(0.3 * 360)),
+    "pbu": (40, 0),
+}
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory, data_root):
+    from unlearnbench.runner import Env, Runner
+    return Runner(Env(data_root, tmp_path_factory.mktemp("cache"), device="cpu", download=False))
+
+
+@pytest.mark.parametrize("method", sorted(EXPECTED_DRAWS))
+def test_each_method_draws_only_what_it_declared(method, runner):
+    from unlearnbench.method import list_methods
+    from unlearnbench.plan import Overrides, resolve_cell
+    assert set(EXPECTED_DRAWS) <= set(list_methods())
+    ov = Overrides(data={"train_per_class": 40, "test_per_class": 10}, train={"epochs": 1, "batch_size": 32},
+                   method={"finetune": {"epochs": 1}, "fast_effective": {"noise_batch": 16, "noise_steps": 2},
+                           "pbu": {"epochs": 1, "stop": "none", "fisher": "mc"}})
+    rec = runner.run(resolve_cell("mnist", "test_resnet", FORGET, 0, method, ov))
+    assert (rec["forget_samples_seen"], rec["retain_samples_seen"]) == EXPECTED_DRAWS[method]
+    assert rec["unlearn_seconds"] >= 0 and rec["config"]["method"]["name"] == method

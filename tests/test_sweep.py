@@ -1,0 +1,184 @@
+"""The sweep runner: plan, resume, kill -9, concurrency, failures, Dask."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from unlearnbench import method as registry
+from unlearnbench.method import MethodSpec
+from unlearnbench.store import RecordStore
+from unlearnbench.sweep import main
+
+GRID = """
+name = "tiny"
+seeds = [0, 1]
+methods = ["original", "retrain", "finetune", "pbu"]
+[[grid]]
+dataset = "mnist"
+models = ["test_resnet"]
+forget_classes = [1, 2, 7]
+[data]
+train_per_class = 30
+test_per_class = 10
+[train]
+epochs = 1
+batch_size = 32
+[method.finetune]
+epochs = 1
+[method.pbu]
+fisher = "mc"
+epochs = 1
+stop = "none"
+"""
+N_CELLS = 2 * 3 * 4
+
+
+@pytest.fixture()
+def grid(tmp_path, data_root, monkeypatch):
+    monkeypatch.setenv("UNLEARNBENCH_DATA", str(data_root))
+    path = tmp_path / "tiny.toml"
+    path.write_text(GRID)
+    return path
+
+
+def _args(grid: Path, results: Path, cache: Path, *extra: str) -> list[str]:
+    return ["--config", str(grid), "--results", str(results), "--cache-dir", str(cache), "--no-download",
+            "--no-estimate", *extra]
+
+
+def _summary(results: Path) -> dict[str, tuple[float, float]]:
+    """cell key → (A_Df, A_Dr); also checks that every record file is whole and unique."""
+    files = sorted((results / "records").glob("*.json"))
+    out = {}
+    for f in files:
+        rec = json.loads(f.read_text())
+        assert rec["config_hash"] == f.stem
+        out[f.stem] = (rec["acc_forget"], rec["acc_retain"])
+    return out
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(grid, tmp_path, capsys):
+    assert main(_args(grid, tmp_path / "r", tmp_path / "c", "--dry-run")) == 0
+    out = capsys.readouterr().out
+    assert "24 cells" in out and "original models : 2 (0 cached, 2 to train)" in out
+    assert "retrained oracles: 6 (0 cached)" in out and "jobs             : 26" in out
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("forget_classes = [1, 2, 7]", "forget_classes = [1, 12]"), "forget class 12 is out of range"),
+    (('methods = ["original", "retrain", "finetune", "pbu"]', 'methods = ["original", "unlearn"]'),
+     "unknown method 'unlearn'"),
+    (("[train]", "[trian]"), "unknown key.*trian"),
+    (("epochs = 1\nbatch_size", "epochz = 1\nbatch_size"), "unknown key.*epochz"),
+    (('models = ["test_resnet"]', 'models = ["resnet_nope"]'), "unknown model 'resnet_nope'"),
+    (("seeds = [0, 1]", "seeds = 0"), "seeds must be a non-empty list"),
+])
+def test_config_errors_are_reported_before_any_work(edit, message, grid, tmp_path, capsys):
+    grid.write_text(GRID.replace(*edit))
+    assert main(_args(grid, tmp_path / "r", tmp_path / "c")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and __import__("re").search(message, err), err
+    assert not (tmp_path / "r").exists() and not list((tmp_path / "c").glob("*.pt"))
+
+
+def test_missing_data_is_reported_before_any_work(grid, tmp_path, capsys, monkeypatch):
+    args = _args(grid, tmp_path / "r", tmp_path / "c") + ["--data-root", str(tmp_path / "nodata")]
+    assert main(args) == 2
+    assert "mnist not found under" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_sweep_records_every_cell_then_resumes_with_nothing_to_do(grid, tmp_path, capsys):
+    results, cache = tmp_path / "r", tmp_path / "c"
+    assert main(_args(grid, results, cache)) == 0
+    first = _summary(results)
+    assert len(first) == N_CELLS
+    assert (results / "sweep.toml").read_text() == GRID and len(json.loads((results / "cells.json").read_text())) == 24
+    pts = sorted(p.name for p in cache.glob("*.pt"))
+    assert len(pts) == 2 + 6  # two originals, six retrained oracles
+    capsys.readouterr()
+    mtimes = {p: p.stat().st_mtime_ns for p in cache.glob("*.pt")}
+    assert main(_args(grid, results, cache)) == 0
+    out = capsys.readouterr().out
+    assert "jobs             : 0" in out and "nothing to do" in out
+    assert _summary(results) == first and {p: p.stat().st_mtime_ns for p in cache.glob("*.pt")} == mtimes
+
+
+def _sweep_process(grid: Path, results: Path, cache: Path) -> subprocess.Popen:
+    # two CPU-bound processes on 2 cores: OpenMP threads that spin while they wait would slow both ~10x
+    return subprocess.Popen([sys.executable, "-m", "unlearnbench.sweep", *_args(grid, results, cache), "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+
+
+def test_kill_9_at_several_points_loses_nothing(grid, tmp_path):
+    """Kill the sweep mid-run three times, rerun each time: the end state equals an uninterrupted run."""
+    reference = tmp_path / "reference"
+    assert subprocess.run([sys.executable, "-m", "unlearnbench.sweep", *_args(grid, reference, tmp_path / "c0"),
+                           "-q"], capture_output=True, timeout=600).returncode == 0
+    results, cache = tmp_path / "r", tmp_path / "c"
+    progress = []
+    for delay in (7.0, 4.0, 5.0):  # the first kill usually lands while an original is training
+        proc = _sweep_process(grid, results, cache)
+        time.sleep(delay)
+        assert proc.poll() is None, f"the sweep ended before the kill: {proc.stderr.read()}"
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
+        progress.append(len(_summary(results)) if (results / "records").exists() else 0)
+    final = subprocess.run([sys.executable, "-m", "unlearnbench.sweep", *_args(grid, results, cache), "-q"],
+                           capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr
+    assert progress[-1] < N_CELLS, "the kills came too late to test anything"
+    assert any(0 < p < N_CELLS for p in progress), f"no kill landed mid-sweep: {progress}"
+    assert _summary(results) == _summary(reference)  # same cells, same numbers: nothing lost, nothing duplicated
+
+
+def test_two_sweeps_on_one_directory(grid, tmp_path):
+    results, cache = tmp_path / "r", tmp_path / "c"
+    procs = [_sweep_process(grid, results, cache) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=600) == 0, p.stderr.read()
+    assert len(_summary(results)) == N_CELLS
+    assert not list((results / "records").glob(".*.tmp"))
+
+
+def _failing(model, task, hp, seed):
+    if task.forget_class == 7:
+        raise RuntimeError("this method cannot forget 7")
+    return model
+
+
+def test_a_failed_job_is_one_line_and_the_sweep_goes_on(grid, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(registry._REGISTRY, "fragile",
+                        MethodSpec("fragile", _failing, registry.get_method("original").hparams, frozenset(), False))
+    grid.write_text(GRID.replace('"finetune", "pbu"]', '"fragile"]'))
+    results = tmp_path / "r"
+    assert main(_args(grid, results, tmp_path / "c")) == 1
+    err = capsys.readouterr().err
+    failures = [line for line in err.splitlines() if "FAILED" in line]
+    assert len(failures) == 2 and all("this method cannot forget 7" in f for f in failures)
+    assert len(_summary(results)) == 2 * 3 * 3 - 2  # every other cell was recorded
+    assert len(list((results / "logs").glob("*.log"))) == 2
+
+
+def test_sweep_on_a_real_dask_cluster(grid, tmp_path, data_root):
+    from dask.distributed import Client, LocalCluster
+    grid.write_text(GRID.replace("forget_classes = [1, 2, 7]", "forget_classes = [4]"))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        client.run(lambda: os.environ.__setitem__("UNLEARNBENCH_DATA", str(data_root)))
+        code = main(_args(grid, tmp_path / "r", tmp_path / "c", "--backend", "dask", "--scheduler",
+                          cluster.scheduler_address, "--jobs", "2"))
+        workers = client.run(lambda: os.getpid())
+    assert code == 0
+    records = RecordStore(tmp_path / "r").records()
+    assert len(records) == 2 * 4 and {r["seed"] for r in records} == {0, 1}
+    assert len(workers) == 2

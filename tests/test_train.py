@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from unlearnbench.config import ModelConfig, TrainRecipe
+from unlearnbench.data import SampleSet, TensorSource
+from unlearnbench.models import create_model
+from unlearnbench.runtime import Runtime, generator
+from unlearnbench.train import accuracy, fit, forget_retain_accuracy, make_optimizer, predict, train_steps
+
+CPU = Runtime(torch.device("cpu"))
+
+
+def test_accuracy_by_hand():
+    logits = torch.tensor([[2., 1, 0], [0, 3, 1], [1, 0, 2], [5, 0, 0], [0, 0, 1]])
+    labels = torch.tensor([0, 1, 1, 0, 0])  # predictions 0, 1, 2, 0, 2 → right, right, wrong, right, wrong
+    assert accuracy(logits, labels) == pytest.approx(60.0)
+    acc_f, acc_r = forget_retain_accuracy(logits, labels, forget_class=1)
+    assert acc_f == pytest.approx(50.0)  # class-1 samples: #1 right, #2 wrong
+    assert acc_r == pytest.approx(100 * 2 / 3)  # others: #0 right, #3 right, #4 wrong
+    assert math.isnan(accuracy(logits[:0], labels[:0]))
+
+
+def test_predict_is_sample_weighted_over_a_partial_last_batch():
+    # 7 samples, batch 3: batches of 3, 3, 1. A per-batch mean would weight the last sample 3x.
+    images = torch.zeros(7, 1, 2, 2, dtype=torch.uint8)
+    labels = torch.tensor([0, 0, 0, 0, 0, 0, 1])
+    src = TensorSource(images, labels, (0.0,), (1.0,))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.copy_(torch.tensor([1.0, 0.0]))  # always predicts class 0
+    logits = predict(model, SampleSet.of(src), CPU, batch_size=3)
+    assert logits.shape == (7, 2)
+    assert accuracy(logits, labels) == pytest.approx(600 / 7)  # a per-batch mean would say (100+100+0)/3
+
+
+def _train_once(data, seed: int) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    model = create_model(ModelConfig("test_resnet"), 10, 1)
+    fit(model, data.sample_set("train"), TrainRecipe(epochs=1, batch_size=64, augment="crop"), CPU,
+        generator(seed, 1))
+    return model.state_dict()
+
+
+def test_training_is_deterministic_on_cpu(mnist_small):
+    a, b, c = _train_once(mnist_small, 0), _train_once(mnist_small, 0), _train_once(mnist_small, 1)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_training_learns_real_mnist(mnist_small):
+    torch.manual_seed(0)
+    model = create_model(ModelConfig("test_resnet"), 10, 1)
+    before = accuracy(predict(model, mnist_small.sample_set("test"), CPU), mnist_small.test.labels)
+    fit(model, mnist_small.sample_set("train"), TrainRecipe(epochs=3, batch_size=32, lr=3e-3), CPU, generator(0))
+    after = accuracy(predict(model, mnist_small.sample_set("test"), CPU), mnist_small.test.labels)
+    assert before < 20 and after > 75
+
+
+def test_stop_rule_and_term_logging(mnist_small):
+    model = create_model(ModelConfig("test_resnet"), 10, 1)
+    opt = make_optimizer(model.parameters(), "adam", 1e-3)
+
+    def loss(m, batch):
+        ce = torch.nn.functional.cross_entropy(m(batch.x), batch.y)
+        return 2 * ce, {"ce": ce}
+
+    log = train_steps(model, opt, mnist_small.sample_set("train").batches(10), loss, CPU,
+                      should_stop=lambda s: s.steps == 4)
+    assert log.stopped and log.steps == 4 and log.samples == 40
+    assert log.means()["loss"] == pytest.approx(2 * log.means()["ce"], rel=1e-5)
+
+
+def test_cosine_schedule_spans_all_epochs(mnist_small):
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32 * 32, 10))
+    data = mnist_small.sample_set("train")  # 1000 samples: 4 steps per epoch of 250
+    logs = fit(model, data, TrainRecipe(optimizer="sgd", lr=0.1, epochs=2, batch_size=250, scheduler="cosine"),
+               CPU, generator(0))
+    assert [log.steps for log in logs] == [4, 4]
+    assert logs[0].lr == pytest.approx(0.05)  # half way through the schedule: cos(pi/2)
+    assert logs[1].lr == pytest.approx(0.0, abs=1e-12)
+    flat = fit(model, data, TrainRecipe(optimizer="sgd", lr=0.1, epochs=1, batch_size=250), CPU, generator(0))
+    assert flat[0].lr == 0.1
+
+
+def test_fp16_is_refused_on_cpu():
+    from unlearnbench.errors import UsageError
+    with pytest.raises(UsageError, match="fp16 needs a CUDA device"):
+        Runtime(torch.device("cpu"), precision="fp16")

@@ -1,0 +1,82 @@
+"""Models by name, through timm.
+
+The paper's architectures (resnet34, resnet50, densenet121, convnext_large) and a small one for quick runs (resnet18)
+are listed here, but any timm name works: `create_model` is timm's, with `in_chans`/`num_classes` following the data.
+
+Input size: DenseNet-121 and ConvNeXt reduce their input 32-fold, so 28×28 MNIST collapses to nothing inside them.
+The data layer zero-pads MNIST to 32×32 (the LeNet-5 convention; no interpolation, digits untouched), the smallest
+size every paper model accepts; `check_input_size` rejects a size a model cannot take, before any training.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .errors import UsageError
+
+#: The architectures of the paper's table, and the quick one. Any other timm name is accepted too.
+PAPER_MODELS = ("resnet34", "resnet50", "densenet121", "convnext_large")
+QUICK_MODELS = ("resnet18",)
+
+
+def list_models() -> list[str]:
+    return [*PAPER_MODELS, *QUICK_MODELS]
+
+
+def check_model_name(name: str) -> None:
+    if not timm.is_model(name):
+        raise UsageError(f"unknown model {name!r}; paper models: {', '.join(PAPER_MODELS)}; quick: "
+                         f"{', '.join(QUICK_MODELS)}; or any name in timm.list_models()")
+
+
+def max_reduction(model: nn.Module) -> int:
+    info = getattr(model, "feature_info", None)
+    if not info:
+        return 1
+    return max(int(i.get("reduction", 1)) for i in info)
+
+
+@lru_cache(maxsize=None)
+def _reduction_of(name: str) -> int:
+    with torch.device("meta"):  # architecture only: no memory, no initialisation cost
+        return max_reduction(timm.create_model(name, pretrained=False, num_classes=2, in_chans=1))
+
+
+def check_input_size(cfg: ModelConfig, size: int) -> None:
+    """Reject an input size smaller than the model's total down-sampling (its features would vanish)."""
+    check_model_name(cfg.name)
+    need = _reduction_of(cfg.name)
+    if size < need:
+        raise UsageError(f"model {cfg.name} down-samples {need}-fold and cannot take {size}×{size} inputs; "
+                         f"set image_size >= {need}")
+
+
+def create_model(cfg: ModelConfig, num_classes: int, in_chans: int) -> nn.Module:
+    """A timm model; with `pretrained`, timm's weights (hub, or `pretrained_file`), head and stem adapted."""
+    check_model_name(cfg.name)
+    kwargs: dict[str, object] = {"num_classes": num_classes, "in_chans": in_chans}
+    if cfg.pretrained and cfg.pretrained_file:
+        path = Path(cfg.pretrained_file).expanduser()
+        if not path.is_file():
+            raise UsageError(f"pretrained_file {path} does not exist")
+        kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
+    try:
+        return timm.create_model(cfg.name, pretrained=cfg.pretrained, **kwargs)
+    except (OSError, RuntimeError) as exc:  # the hub is unreachable, or a file does not match
+        if not cfg.pretrained:
+            raise
+        raise UsageError(f"could not load pretrained weights for {cfg.name}: {str(exc).splitlines()[0][:160]}"
+                         ) from None
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def state_dict_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}

@@ -1,0 +1,176 @@
+"""From what the user wrote (a TOML file, command-line options) to resolved, validated cells.
+
+The TOML tables shared by the one-cell CLI and sweep files:
+
+    [data]            DataConfig fields        (image_size, train_per_class, ...)
+    [model]           ModelConfig fields       (pretrained, pretrained_file)
+    [train]           TrainRecipe fields       (over the data set's default recipe)
+    [eval]            EvalConfig fields
+    [method.<name>]   that method's hyperparameters
+    [method.<name>.class.<k>]  hyperparameters for forget class k only (PBU's official α, β differ per class)
+
+Everything is checked here, before any work: unknown tables or keys, wrong types, unknown names, classes out of range.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .config import Cell, DataConfig, EvalConfig, ModelConfig, Setup, TrainRecipe, build
+from .data import check_forget_class, get_dataset_spec, resolve_image_size
+from .errors import UsageError
+from .method import get_method
+from .models import check_input_size, check_model_name
+
+TABLES = ("data", "model", "train", "eval", "method")
+ORACLE = "retrain"  # the method every cell is measured against
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Settings the user gave, on top of every default."""
+
+    data: Mapping[str, Any] = field(default_factory=dict)
+    model: Mapping[str, Any] = field(default_factory=dict)
+    train: Mapping[str, Any] = field(default_factory=dict)
+    eval: Mapping[str, Any] = field(default_factory=dict)
+    method: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name → hyperparameters
+    per_class: Mapping[str, Mapping[int, Mapping[str, Any]]] = field(default_factory=dict)
+
+    def merged(self, other: "Overrides") -> "Overrides":
+        """`other` wins key by key (command line over file)."""
+        methods = {k: {**self.method.get(k, {}), **other.method.get(k, {})} for k in {*self.method, *other.method}}
+        return Overrides({**self.data, **other.data}, {**self.model, **other.model},
+                         {**self.train, **other.train}, {**self.eval, **other.eval}, methods,
+                         {**self.per_class, **other.per_class})
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise UsageError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def overrides_from_mapping(doc: Mapping[str, Any], where: str, extra_keys: tuple[str, ...] = ()) -> Overrides:
+    """Split a parsed TOML document into Overrides; keys other than TABLES + `extra_keys` are an error."""
+    unknown = sorted(set(doc) - set(TABLES) - set(extra_keys))
+    if unknown:
+        raise UsageError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(TABLES + extra_keys)}")
+    for name in TABLES:
+        if name in doc and not isinstance(doc[name], dict):
+            raise UsageError(f"{where}: [{name}] must be a table")
+    methods: dict[str, dict[str, Any]] = {}
+    per_class: dict[str, dict[int, dict[str, Any]]] = {}
+    for name, table in doc.get("method", {}).items():
+        spec = get_method(name)
+        if not isinstance(table, dict):
+            raise UsageError(f"{where}: [method.{name}] must be a table")
+        table = dict(table)
+        classes = table.pop("class", {})
+        spec.resolve(table)  # checks keys and types now
+        methods[name] = table
+        per_class[name] = {}
+        for k, sub in classes.items():
+            if not (isinstance(k, str) and k.isdigit()) or not isinstance(sub, dict):
+                raise UsageError(f"{where}: [method.{name}.class.{k}] must be a table under a class number")
+            spec.resolve({**table, **sub})
+            per_class[name][int(k)] = sub
+    for name, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainRecipe), ("eval", EvalConfig)):
+        build(cls, doc.get(name, {}), where=f"{where} [{name}]")
+    return Overrides(doc.get("data", {}), doc.get("model", {}), doc.get("train", {}), doc.get("eval", {}),
+                     methods, per_class)
+
+
+def resolve_setup(dataset: str, model: str, seed: int, ov: Overrides) -> Setup:
+    spec = get_dataset_spec(dataset)
+    data = build(DataConfig, {**ov.data, "name": dataset}, where="data")
+    check_model_name(model)
+    model_cfg = build(ModelConfig, {**ov.model, "name": model}, where="model")
+    check_input_size(model_cfg, resolve_image_size(spec, data))
+    recipe = build(TrainRecipe, ov.train, where="train", base=spec.recipe)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise UsageError(f"seed must be a non-negative integer, got {seed!r}")
+    return Setup(data, model_cfg, recipe, seed)
+
+
+def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method: str, ov: Overrides) -> Cell:
+    """One fully resolved cell, or a UsageError naming what is wrong."""
+    setup = resolve_setup(dataset, model, seed, ov)
+    if not isinstance(forget_class, int) or isinstance(forget_class, bool):
+        raise UsageError(f"forget class must be an integer, got {forget_class!r}")
+    check_forget_class(get_dataset_spec(dataset), forget_class)
+    def hparams(name: str) -> Any:
+        return get_method(name).resolve({**ov.method.get(name, {}), **ov.per_class.get(name, {}).get(forget_class, {})})
+
+    return Cell(setup, forget_class, method, hparams(method), build(EvalConfig, ov.eval, where="eval"),
+                oracle=hparams(ORACLE))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# sweeps: a grid file → cells → jobs
+# --------------------------------------------------------------------------------------------------------------------
+SWEEP_KEYS = ("name", "description", "seeds", "methods", "grid", "profile")
+GRID_KEYS = ("dataset", "models", "forget_classes", *TABLES)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A grid file, resolved: every cell checked, in a stable order."""
+
+    name: str
+    description: str
+    profile: str
+    text: str  # the file as written, stored beside the results
+    cells: tuple[Cell, ...]
+
+    @property
+    def setups(self) -> list[Setup]:
+        """Each original model once, in first-use order."""
+        return list({c.setup.key: c.setup for c in self.cells}.values())
+
+
+def _list_of(value: Any, kind: type, where: str) -> list[Any]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, kind) and not isinstance(v, bool)
+                                                          for v in value):
+        raise UsageError(f"{where} must be a non-empty list of {kind.__name__}s")
+    return value
+
+
+def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:
+    """Read and resolve a sweep file; `extra` (command line) wins over the file. Raises UsageError on any problem."""
+    doc = read_toml(path)
+    where = str(path)
+    unknown = sorted(set(doc) - set(SWEEP_KEYS) - set(TABLES))
+    if unknown:
+        raise UsageError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(SWEEP_KEYS + TABLES)}")
+    for key in ("name", "seeds", "methods", "grid"):
+        if key not in doc:
+            raise UsageError(f"{where}: missing {key!r}")
+    seeds = _list_of(doc["seeds"], int, f"{where}: seeds")
+    methods = _list_of(doc["methods"], str, f"{where}: methods")
+    base = overrides_from_mapping({k: doc[k] for k in TABLES if k in doc}, where)
+    if not isinstance(doc["grid"], list) or not doc["grid"]:
+        raise UsageError(f"{where}: grid must be a list of [[grid]] tables")
+    cells: list[Cell] = []
+    for i, entry in enumerate(doc["grid"]):
+        at = f"{where} grid[{i}]"
+        bad = sorted(set(entry) - set(GRID_KEYS))
+        if bad or "dataset" not in entry:
+            raise UsageError(f"{at}: needs dataset, models, forget_classes; unknown key(s) {', '.join(bad) or '-'}")
+        local = overrides_from_mapping({k: entry[k] for k in TABLES if k in entry}, at)
+        ov = base.merged(local).merged(extra or Overrides())
+        for model in _list_of(entry.get("models"), str, f"{at}: models"):
+            for fc in _list_of(entry.get("forget_classes"), int, f"{at}: forget_classes"):
+                for seed in seeds:
+                    cells += [resolve_cell(entry["dataset"], model, fc, seed, m, ov) for m in methods]
+    keys = [c.key for c in cells]
+    if len(set(keys)) != len(keys):
+        raise UsageError(f"{where}: the grid lists some cells twice")
+    return Sweep(str(doc["name"]), str(doc.get("description", "")), str(doc.get("profile", "")),
+                 path.read_text(), tuple(cells))

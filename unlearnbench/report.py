@@ -1,0 +1,416 @@
+"""Tables and plots from a results directory: the paper's table regenerated, beside the paper's own numbers.
+
+    python -m unlearnbench.report RESULTS_DIR [--format csv,tex,md] [--compare-paper] [--out DIR]
+                                  [--metrics acc_forget,acc_retain]
+
+Writes, under --out (default RESULTS_DIR/report):
+    summary.csv            tidy: one row per data set / model / class / method; mean, std, n of every metric
+    table.{md,tex,csv}     the paper's layout: rows data set → model → class, a column pair per method
+    table_doc.tex          a minimal LaTeX document around table.tex (booktabs + multirow)
+    metrics.{md,csv}       the metrics beyond the paper's two, per cell
+    comparison.{md,tex,csv} (--compare-paper) ours beside the paper's, with the difference
+    plots/tradeoff_<data>_<model>.{png,pdf}   A_Dr against A_Df per method, error bars over seeds
+    plots/time_<data>_<model>.{png,pdf}       unlearning time per method (log scale), retrain as the reference line
+Means are over seeds; std is the sample standard deviation (n − 1); n = 1 prints no ±; a missing cell prints "—".
+"""
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from .errors import ArgumentParser, UsageError, cli
+from .store import load_records
+
+KEYS = ["dataset", "model", "forget_class", "method"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    label: str  # Markdown / CSV header
+    latex: str
+    digits: int
+
+
+METRICS: dict[str, Metric] = {
+    "acc_forget": Metric("A_Df", r"$A_{D_f}$", 2),
+    "acc_retain": Metric("A_Dr", r"$A_{D_r}$", 2),
+    "acc_forget_gap": Metric("|A_Df−retrain|", r"$|\Delta A_{D_f}|$", 2),
+    "acc_retain_gap": Metric("|A_Dr−retrain|", r"$|\Delta A_{D_r}|$", 2),
+    "mia": Metric("MIA", "MIA", 3),
+    "mia_retrain": Metric("MIA (retrain)", "MIA$_{rt}$", 3),
+    "mia_gap": Metric("|MIA−retrain|", r"$|\Delta$MIA$|$", 3),
+    "zrf": Metric("ZRF", "ZRF", 3),
+    "kl_to_retrain": Metric("KL(retrain‖·)", "KL", 3),
+    "activation_distance": Metric("act. dist.", "AD", 3),
+    "unlearn_seconds": Metric("time (s)", "time (s)", 1),
+    "speedup": Metric("speed-up", "speed-up", 1),
+    "forget_samples_seen": Metric("forget seen", "$|D_f|$ seen", 0),
+    "retain_samples_seen": Metric("retain seen", "$|D_r|$ seen", 0),
+}
+EXTRA = ["mia", "mia_gap", "zrf", "kl_to_retrain", "activation_distance", "acc_forget_gap", "acc_retain_gap",
+         "unlearn_seconds", "speedup", "forget_samples_seen", "retain_samples_seen"]
+METHOD_NAMES = {"original": "Initial", "retrain": "Retrain", "finetune": "Fine-tune",
+                "fast_effective": "Fast-Effective", "bad_teaching": "Bad Teaching", "pbu": "PBU"}
+DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar100": "CIFAR-100", "food101": "Food-101"}
+MODEL_NAMES = {"resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50",
+               "densenet121": "DenseNet-121", "convnext_large": "ConvNeXt-L"}
+DASH = "—"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# numbers
+# --------------------------------------------------------------------------------------------------------------------
+def records_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per record: the keys, the seed, every known metric present."""
+    rows = [{**{k: r.get(k) for k in KEYS + ["seed"]}, **{m: r.get(m) for m in METRICS}} for r in records
+            if all(r.get(k) is not None for k in KEYS)]
+    df = pd.DataFrame(rows, columns=KEYS + ["seed", *METRICS])
+    for m in METRICS:
+        df[m] = pd.to_numeric(df[m], errors="coerce")
+    return df
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Tidy summary: per data set / model / class / method, `<metric>_mean`, `_std` (n − 1), `_n`, and `n` seeds."""
+    if df.empty:
+        return pd.DataFrame(columns=KEYS + ["n"])
+    grouped = df.groupby(KEYS, sort=False)
+    out = grouped.size().rename("n").to_frame()
+    for m in METRICS:
+        g = grouped[m]
+        out[f"{m}_mean"], out[f"{m}_std"], out[f"{m}_n"] = g.mean(), g.std(ddof=1), g.count()
+    out = out.reset_index()
+    return _ordered(out)
+
+
+def _method_rank(method: str) -> int:
+    order = list(METHOD_NAMES)
+    return order.index(method) if method in order else len(order)
+
+
+def _ordered(df: pd.DataFrame) -> pd.DataFrame:
+    datasets = list(DATASET_NAMES)
+    key = df.assign(_d=df["dataset"].map(lambda d: datasets.index(d) if d in datasets else len(datasets)),
+                    _m=df["method"].map(_method_rank))
+    return key.sort_values(["_d", "dataset", "model", "forget_class", "_m"]).drop(columns=["_d", "_m"]) \
+        .reset_index(drop=True)
+
+
+def fmt(mean: float, std: float, n: int, digits: int, pm: str = " ± ") -> str:
+    """'mean ± std'; just 'mean' when n = 1; '—' when there is nothing."""
+    if n == 0 or mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return DASH
+    if math.isinf(mean):
+        return "∞" if pm == " ± " else r"$\infty$"
+    text = f"{mean:.{digits}f}"
+    if n > 1 and std is not None and not math.isnan(std):
+        text += f"{pm}{std:.{digits}f}"
+    return text
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the paper's layout
+# --------------------------------------------------------------------------------------------------------------------
+def paper_layout(summary: pd.DataFrame, metrics: Sequence[str], pm: str = " ± ") -> pd.DataFrame:
+    """Rows (dataset, model, class); columns (method, metric); strings."""
+    if summary.empty:
+        return pd.DataFrame()
+    methods = sorted(summary["method"].unique(), key=_method_rank)
+    rows = summary[["dataset", "model", "forget_class"]].drop_duplicates()
+    index = pd.MultiIndex.from_frame(rows)
+    columns = pd.MultiIndex.from_product([methods, list(metrics)], names=["method", "metric"])
+    table = pd.DataFrame(DASH, index=index, columns=columns)
+    for _, r in summary.iterrows():
+        for m in metrics:
+            table.loc[(r["dataset"], r["model"], r["forget_class"]), (r["method"], m)] = fmt(
+                r[f"{m}_mean"], r[f"{m}_std"], int(r[f"{m}_n"]), METRICS[m].digits, pm)
+    return table
+
+
+def seeds_note(summary: pd.DataFrame) -> str:
+    ns = sorted(summary["n"].unique()) if not summary.empty else [0]
+    n = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
+    return f"mean ± sample std over {n} seed(s) per cell; n = 1 shows no ±; — = no result (yet)"
+
+
+def _flat(table: pd.DataFrame) -> pd.DataFrame:
+    out = table.copy()
+    out.columns = [f"{METHOD_NAMES.get(m, m)} {METRICS[k].label}" for m, k in table.columns]
+    out.index = [f"{DATASET_NAMES.get(d, d)} {MODEL_NAMES.get(mo, mo)} class {c}" for d, mo, c in table.index]
+    return out
+
+
+def to_markdown(table: pd.DataFrame, note: str) -> str:
+    if table.empty:
+        return "_no results yet_\n"
+    flat = _flat(table)
+    flat.index.name = "data set / model / forget class"
+    return flat.to_markdown() + f"\n\n{note}\n"
+
+
+def _tex(text: str) -> str:
+    return text.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("&", r"\&").replace("%", r"\%")
+
+
+def to_latex(table: pd.DataFrame, note: str, caption: str) -> str:
+    """booktabs + multirow, rows grouped data set → model → class, like the paper's table."""
+    if table.empty:
+        return "% no results yet\n"
+    methods = list(dict.fromkeys(m for m, _ in table.columns))
+    metrics = list(dict.fromkeys(k for _, k in table.columns))
+    k = len(metrics)
+    lines = [r"\begin{table*}[t]", r"\centering", r"\scriptsize", r"\setlength{\tabcolsep}{3pt}",
+             r"\begin{tabular}{lll" + "c" * (k * len(methods)) + "}", r"\toprule",
+             "Dataset & Model & Class & " + " & ".join(
+                 rf"\multicolumn{{{k}}}{{c}}{{{_tex(METHOD_NAMES.get(m, m))}}}" for m in methods) + r" \\",
+             " ".join(rf"\cmidrule(lr){{{4 + i * k}-{3 + (i + 1) * k}}}" for i in range(len(methods))),
+             " & & & " + " & ".join(METRICS[x].latex for _ in methods for x in metrics) + r" \\", r"\midrule"]
+    index = list(table.index)
+    for d in dict.fromkeys(i[0] for i in index):
+        d_rows = [i for i in index if i[0] == d]
+        first_d = True
+        for mo in dict.fromkeys(i[1] for i in d_rows):
+            m_rows = [i for i in d_rows if i[1] == mo]
+            for j, row in enumerate(m_rows):
+                d_cell = rf"\multirow{{{len(d_rows)}}}{{*}}{{{_tex(DATASET_NAMES.get(d, d))}}}" if first_d else ""
+                m_cell = rf"\multirow{{{len(m_rows)}}}{{*}}{{{_tex(MODEL_NAMES.get(mo, mo))}}}" if j == 0 else ""
+                first_d = False
+                values = [table.loc[row, (m, x)].replace(DASH, "--") for m in methods for x in metrics]
+                lines.append(f"{d_cell} & {m_cell} & {row[2]} & " + " & ".join(values) + r" \\")
+            if mo != list(dict.fromkeys(i[1] for i in d_rows))[-1]:
+                lines.append(rf"\cmidrule(l){{2-{3 + k * len(methods)}}}")
+        lines.append(r"\midrule" if d != list(dict.fromkeys(i[0] for i in index))[-1] else r"\bottomrule")
+    note_tex = _tex(note).replace("±", r"$\pm$").replace("—", "--")
+    lines += [r"\end{tabular}", rf"\caption{{{_tex(caption)} ({note_tex})}}", r"\end{table*}"]
+    return "\n".join(lines) + "\n"
+
+
+LATEX_DOC = r"""\documentclass{article}
+\usepackage[landscape,margin=1cm]{geometry}
+\usepackage[utf8]{inputenc}
+\usepackage{booktabs}
+\usepackage{multirow}
+\begin{document}
+\input{%s}
+\end{document}
+"""
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# beside the paper
+# --------------------------------------------------------------------------------------------------------------------
+def paper_numbers() -> pd.DataFrame:
+    with resources.files("unlearnbench").joinpath("reference/paper_table.csv").open() as f:
+        return pd.read_csv(f)
+
+
+def comparison(summary: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """Cells both have: ours (mean ± std, n), the paper's (mean ± std), and ours − paper, for A_Df and A_Dr."""
+    both = summary.merge(paper, on=KEYS, suffixes=("", "_paper"))
+    rows = []
+    for _, r in both.iterrows():
+        row = {"dataset": r["dataset"], "model": r["model"], "forget_class": r["forget_class"],
+               "method": r["method"], "n": int(r["n"])}
+        for m in ("acc_forget", "acc_retain"):
+            row[f"{m}_ours"] = fmt(r[f"{m}_mean"], r[f"{m}_std"], int(r[f"{m}_n"]), 2)
+            row[f"{m}_paper"] = fmt(r[f"{m}_mean_paper"], r[f"{m}_std_paper"], 2, 2)
+            row[f"{m}_diff"] = round(r[f"{m}_mean"] - r[f"{m}_mean_paper"], 2)
+        rows.append(row)
+    return _ordered(pd.DataFrame(rows)) if rows else pd.DataFrame()
+
+
+def comparison_markdown(comp: pd.DataFrame) -> str:
+    if comp.empty:
+        return "_no cell in common with the paper's table_\n"
+    view = comp.assign(dataset=comp["dataset"].map(lambda d: DATASET_NAMES.get(d, d)),
+                       model=comp["model"].map(lambda m: MODEL_NAMES.get(m, m)),
+                       method=comp["method"].map(lambda m: METHOD_NAMES.get(m, m)))
+    view.columns = ["data set", "model", "class", "method", "n", "A_Df ours", "A_Df paper", "Δ A_Df",
+                    "A_Dr ours", "A_Dr paper", "Δ A_Dr"]
+    return view.to_markdown(index=False) + "\n\nΔ = our mean − the paper's mean (percentage points).\n"
+
+
+def comparison_latex(comp: pd.DataFrame) -> str:
+    if comp.empty:
+        return "% no cell in common with the paper's table\n"
+    lines = [r"\begin{tabular}{llllrllrllr}", r"\toprule",
+             r"Dataset & Model & Class & Method & $n$ & \multicolumn{3}{c}{$A_{D_f}$} & "
+             r"\multicolumn{3}{c}{$A_{D_r}$} \\", r"\cmidrule(lr){6-8} \cmidrule(lr){9-11}",
+             r" & & & & & ours & paper & $\Delta$ & ours & paper & $\Delta$ \\", r"\midrule"]
+    for _, r in comp.iterrows():
+        cells = [DATASET_NAMES.get(r["dataset"], r["dataset"]), MODEL_NAMES.get(r["model"], r["model"]),
+                 str(r["forget_class"]), METHOD_NAMES.get(r["method"], r["method"]), str(r["n"]),
+                 r["acc_forget_ours"], r["acc_forget_paper"], f"{r['acc_forget_diff']:+.2f}",
+                 r["acc_retain_ours"], r["acc_retain_paper"], f"{r['acc_retain_diff']:+.2f}"]
+        lines.append(" & ".join(_tex(c).replace("±", r"$\pm$").replace(DASH, "--") for c in cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# plots
+# --------------------------------------------------------------------------------------------------------------------
+def plots(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+    out.mkdir(parents=True, exist_ok=True)
+    colours = dict(zip(METHOD_NAMES, plt.get_cmap("tab10").colors))
+    markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
+    for (dataset, model), part in summary.groupby(["dataset", "model"], sort=False):
+        title = f"{DATASET_NAMES.get(dataset, dataset)}, {MODEL_NAMES.get(model, model)}"
+        classes = sorted(part["forget_class"].unique())
+        fig, ax = plt.subplots(figsize=(6.4, 4.8))
+        for method, rows in part.groupby("method", sort=False):
+            for _, r in rows.iterrows():
+                ax.errorbar(r["acc_forget_mean"], r["acc_retain_mean"],
+                            xerr=0 if math.isnan(r["acc_forget_std"]) else r["acc_forget_std"],
+                            yerr=0 if math.isnan(r["acc_retain_std"]) else r["acc_retain_std"],
+                            fmt=markers[classes.index(r["forget_class"]) % len(markers)],
+                            color=colours.get(method, "grey"), capsize=3, markersize=7, alpha=0.85)
+        handles = [plt.Line2D([], [], color=colours.get(m, "grey"), marker="o", ls="", label=METHOD_NAMES.get(m, m))
+                   for m in sorted(part["method"].unique(), key=_method_rank)]
+        handles += [plt.Line2D([], [], color="black", marker=markers[i % len(markers)], ls="", label=f"class {c}")
+                    for i, c in enumerate(classes)]
+        ax.legend(handles=handles, fontsize=8, loc="lower left", ncol=2)
+        ax.set_xlabel("A_Df: accuracy on the forgotten class (%)  — lower is better")
+        ax.set_ylabel("A_Dr: accuracy on the other classes (%)  — higher is better")
+        ax.set_title(f"Forgetting vs. what is kept — {title}\n(mean ± std over seeds, one point per forget class)",
+                     fontsize=10)
+        ax.grid(alpha=0.3)
+        written += _save(fig, out / f"tradeoff_{dataset}_{model}")
+
+        times = df[(df["dataset"] == dataset) & (df["model"] == model) & (df["method"] != "original")]
+        times = times.groupby("method")["unlearn_seconds"].agg(["mean", "std"]).dropna(subset=["mean"])
+        times = times.loc[sorted(times.index, key=_method_rank)]
+        if times.empty:
+            plt.close(fig)
+            continue
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        labels = [METHOD_NAMES.get(m, m) for m in times.index]
+        ax.bar(labels, times["mean"], yerr=times["std"].fillna(0), capsize=3,
+               color=[colours.get(m, "grey") for m in times.index])
+        ax.set_yscale("log")
+        if "retrain" in times.index:
+            ax.axhline(times.loc["retrain", "mean"], color="black", ls="--", lw=1, label="retrain")
+            ax.legend(fontsize=8)
+        ax.set_ylabel("unlearning time (s, log scale)")
+        ax.set_title(f"Unlearning time per method — {title}\n(mean ± std over classes and seeds)", fontsize=10)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(alpha=0.3, axis="y")
+        written += _save(fig, out / f"time_{dataset}_{model}")
+    return written
+
+
+def _save(fig: object, stem: Path) -> list[Path]:
+    import matplotlib.pyplot as plt
+    fig.tight_layout()  # type: ignore[attr-defined]
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    fig.savefig(paths[0], dpi=150)  # type: ignore[attr-defined]
+    fig.savefig(paths[1])  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[arg-type]
+    return paths
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the command
+# --------------------------------------------------------------------------------------------------------------------
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python -m unlearnbench.report", description=__doc__.split("\n\n")[0])
+    p.add_argument("results", type=Path, help="a results directory (records/*.json, *.jsonl) or a .jsonl file")
+    p.add_argument("--format", default="csv,tex,md", help="any of csv, tex, md (comma-separated)")
+    p.add_argument("--compare-paper", action="store_true", help="put the paper's numbers beside ours")
+    p.add_argument("--out", type=Path, help="output directory (default: RESULTS/report)")
+    p.add_argument("--metrics", default="acc_forget,acc_retain",
+                   help=f"metrics in the main table (default A_Df, A_Dr); any of {', '.join(METRICS)}")
+    p.add_argument("--no-plots", action="store_true")
+    return p
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@cli
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    formats = {f.strip() for f in args.format.split(",") if f.strip()}
+    if not formats or formats - {"csv", "tex", "md"}:
+        raise UsageError(f"--format takes csv, tex, md; got {args.format!r}")
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise UsageError(f"unknown metric(s) {', '.join(unknown) or '(none)'}; valid: {', '.join(METRICS)}")
+    if not args.results.exists():
+        raise UsageError(f"{args.results} does not exist")
+    out = args.out or (args.results if args.results.is_dir() else args.results.parent) / "report"
+    df = records_frame(load_records(args.results))
+    summary = summarize(df)
+    note = seeds_note(summary)
+    caption = f"Class unlearning results from {args.results.name}"
+    written: list[Path] = []
+    if "csv" in formats:
+        out.mkdir(parents=True, exist_ok=True)
+        summary.to_csv(out / "summary.csv", index=False)
+        written.append(out / "summary.csv")
+        table = paper_layout(summary, metrics)
+        if not table.empty:
+            _flat(table).to_csv(out / "table.csv", index_label="row")
+            written.append(out / "table.csv")
+        extra = paper_layout(summary, EXTRA)
+        if not extra.empty:
+            _flat(extra).to_csv(out / "metrics.csv", index_label="row")
+            written.append(out / "metrics.csv")
+    if "md" in formats:
+        written.append(_write(out / "table.md", to_markdown(paper_layout(summary, metrics), note)))
+        written.append(_write(out / "metrics.md", _metrics_markdown(summary, note)))
+    if "tex" in formats:
+        written.append(_write(out / "table.tex", to_latex(paper_layout(summary, metrics, pm=r"$\pm$"), note,
+                                                          caption)))
+        written.append(_write(out / "table_doc.tex", LATEX_DOC % "table"))
+    if args.compare_paper:
+        comp = comparison(summary, paper_numbers())
+        if "csv" in formats and not comp.empty:
+            comp.to_csv(out / "comparison.csv", index=False)
+            written.append(out / "comparison.csv")
+        if "md" in formats:
+            written.append(_write(out / "comparison.md", comparison_markdown(comp)))
+        if "tex" in formats:
+            written.append(_write(out / "comparison.tex", comparison_latex(comp)))
+            written.append(_write(out / "comparison_doc.tex", LATEX_DOC % "comparison"))
+        print(f"{len(comp)} cell(s) in common with the paper's table")
+    if not args.no_plots and not summary.empty:
+        written += plots(df, summary, out / "plots")
+    print(f"{len(df)} record(s), {len(summary)} cell(s); {note}")
+    for path in written:
+        print(f"  wrote {path}")
+    return 0
+
+
+def _metrics_markdown(summary: pd.DataFrame, note: str) -> str:
+    """The metrics beyond the paper's two, one row per cell and method (wide tables do not read well here)."""
+    if summary.empty:
+        return "_no results yet_\n"
+    rows = []
+    for _, r in summary.iterrows():
+        row = {"data set": DATASET_NAMES.get(r["dataset"], r["dataset"]),
+               "model": MODEL_NAMES.get(r["model"], r["model"]), "class": r["forget_class"],
+               "method": METHOD_NAMES.get(r["method"], r["method"])}
+        for m in EXTRA:
+            row[METRICS[m].label] = fmt(r[f"{m}_mean"], r[f"{m}_std"], int(r[f"{m}_n"]), METRICS[m].digits)
+        rows.append(row)
+    return pd.DataFrame(rows).to_markdown(index=False) + f"\n\n{note}\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""One grid cell from the command line: train (or load) θ*, unlearn one class with one method, evaluate, record.
+
+    python -m unlearnbench.run --dataset mnist --model resnet18 --forget-class 2 --seed 0 --method finetune
+
+prints A_Df / A_Dr before and after and appends one JSON record to --results (default results/runs.jsonl).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .config import parse_assignments
+from .data import list_datasets
+from .errors import ArgumentParser, cli
+from .method import get_method, list_methods
+from .models import list_models
+from .plan import SWEEP_KEYS, Overrides, overrides_from_mapping, read_toml, resolve_cell
+from .records import append_jsonl
+from .runner import Env, Runner
+from .runtime import default_cache_dir, default_data_root
+
+
+def add_env_options(p: ArgumentParser) -> None:
+    """Options shared by the CLIs that compute: where data and checkpoints are, which device."""
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="data directory (default: $UNLEARNBENCH_DATA or ~/.cache/unlearnbench/data)")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="checkpoint cache (default: $UNLEARNBENCH_CACHE or ~/.cache/unlearnbench/checkpoints)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
+    p.add_argument("--no-download", action="store_true", help="never try to download a missing data set")
+    p.add_argument("--workers", type=int, default=4, help="DataLoader workers for streamed data sets (Food-101)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="-v: per-epoch losses of every term")
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and the result")
+
+
+def env_from_args(args: object) -> Env:
+    return Env(data_root=getattr(args, "data_root") or default_data_root(),
+               cache_dir=getattr(args, "cache_dir") or default_cache_dir(), device=getattr(args, "device"),
+               download=not getattr(args, "no_download"), num_workers=getattr(args, "workers"))
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.getLogger("unlearnbench").setLevel(level)
+    logging.getLogger("filelock").setLevel(logging.WARNING)
+
+
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python -m unlearnbench.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", help=f"one of: {', '.join(list_datasets())}")
+    p.add_argument("--model", help=f"a timm name; the paper's and the quick one: {', '.join(list_models())}")
+    p.add_argument("--forget-class", type=int, help="the class to forget")
+    p.add_argument("--seed", type=int, default=0, help="seeds θ*'s init and data order, and the method (default 0)")
+    p.add_argument("--method", help="unlearning method (see --list)")
+    p.add_argument("--results", type=Path, default=Path("results/runs.jsonl"), help="JSON-lines file to append to")
+    p.add_argument("--config", type=Path, help="TOML with [data] [model] [train] [eval] [method.<name>] tables")
+    p.add_argument("--train", action="append", metavar="KEY=VALUE", help="training recipe override, e.g. epochs=3")
+    p.add_argument("--data", action="append", metavar="KEY=VALUE", help="data override, e.g. train_per_class=500")
+    p.add_argument("--hp", action="append", metavar="KEY=VALUE", help="method hyperparameter, e.g. lr=1e-4")
+    p.add_argument("--eval", action="append", metavar="KEY=VALUE", help="evaluation setting, e.g. mia_members=0")
+    p.add_argument("--pretrained", action="store_true", help="start θ* from timm's pretrained weights (hub)")
+    p.add_argument("--pretrained-file", help="... or from this local weights file")
+    p.add_argument("--list", action="store_true", help="list data sets, models and methods, then exit")
+    add_env_options(p)
+    return p
+
+
+def list_everything() -> str:
+    lines = ["datasets: " + ", ".join(list_datasets()), "models: " + ", ".join(list_models()) +
+             " (or any timm name)", "methods:"]
+    lines += [f"  {name:15s} needs {'+'.join(sorted(get_method(name).needs)) or 'nothing':13s} "
+              f"{get_method(name).summary}" for name in list_methods()]
+    return "\n".join(lines)
+
+
+def _fmt(x: float | None) -> str:
+    return "   n/a" if x is None or x != x else f"{x:6.2f}"
+
+
+@cli
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.list:
+        print(list_everything())
+        return 0
+    missing = [f"--{k.replace('_', '-')}" for k in ("dataset", "model", "forget_class", "method")
+               if getattr(args, k) is None]
+    if missing:
+        parser().error(f"missing {', '.join(missing)}")
+    setup_logging(args.verbose, args.quiet)
+    # a sweep file works too: its shared tables apply, its grid is ignored (so any of its cells can be rerun alone)
+    overrides = (overrides_from_mapping(read_toml(args.config), str(args.config), extra_keys=SWEEP_KEYS)
+                 if args.config else Overrides())
+    model_opts: dict[str, object] = {}
+    if args.pretrained or args.pretrained_file:
+        model_opts = {"pretrained": True, **({"pretrained_file": args.pretrained_file} if args.pretrained_file
+                                             else {})}
+    cli_overrides = Overrides(parse_assignments(args.data, "--data"), model_opts,
+                              parse_assignments(args.train, "--train"), parse_assignments(args.eval, "--eval"),
+                              {args.method: parse_assignments(args.hp, "--hp")})
+    cell = resolve_cell(args.dataset, args.model, args.forget_class, args.seed, args.method,
+                        overrides.merged(cli_overrides))
+    record = Runner(env_from_args(args)).run(cell)
+    append_jsonl(args.results, record)
+    r = record
+    print(f"{cell.label}")
+    print(f"  original : {'cache hit' if r['original_cache_hit'] else 'trained now'} "
+          f"({r['original_train_seconds']:.1f} s of training)")
+    print("              A_Df    A_Dr")
+    print(f"  original  {_fmt(r['original_acc_forget'])}  {_fmt(r['original_acc_retain'])}")
+    print(f"  {cell.method:9s} {_fmt(r['acc_forget'])}  {_fmt(r['acc_retain'])}")
+    cached = {True: " (cache hit: time of the cached run)", False: " (trained now and cached)"}.get(
+        r["method_cache_hit"], "")
+    print(f"  unlearning took {r['unlearn_seconds']:.2f} s{cached}; drew {r['forget_samples_seen']} forget and "
+          f"{r['retain_samples_seen']} retain samples ({r['forget_draws']} + {r['retain_draws']} draws)")
+    print(f"  record appended to {args.results} (config {r['config_hash']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

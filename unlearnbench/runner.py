@@ -1,0 +1,232 @@
+"""Runs one cell end to end: original (cached) → unlearning (timed alone) → evaluation → one record.
+
+The runner is the only place that touches the cache, the clock and the test data around a method, so that methods
+stay small and comparable: each gets only the sample sets it declared, and what it drew is counted here.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import socket
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .cache import CheckpointCache
+from .config import Cell, DataConfig, Setup, TrainRecipe, as_dict, stable_hash
+from .data import DataBundle, SampleSet, Tracker, Withheld, load_data
+from .method import UnlearnTask, get_method
+from .metrics import activation_distance, kl_divergence, mia_score, speedup, zrf
+from .models import create_model
+from .plan import ORACLE
+from .runtime import DATA_ORDER, Runtime, describe_device, deterministic, generator, resolve_device, versions
+from .train import fit, forget_retain_accuracy, predict
+
+log = logging.getLogger("unlearnbench")
+
+#: Generator salts: the MIA member subset (the same for every cell of a data set), ZRF's random network.
+MIA_MEMBERS, ZRF_SEED = 71, 72
+
+
+@dataclass(frozen=True)
+class Env:
+    """Where things are, and where to compute; none of it changes a result, so none of it is in a config hash."""
+
+    data_root: Path
+    cache_dir: Path
+    device: str = "auto"
+    download: bool = True
+    num_workers: int = 4
+
+
+class Runner:
+    """Runs cells; keeps per-process memos (data on the device, originals, their test logits)."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+        self.device = resolve_device(env.device)
+        self.cache = CheckpointCache(env.cache_dir)
+        self._data: dict[DataConfig, DataBundle] = {}
+        self._originals: dict[str, tuple[nn.Module, dict[str, Any], bool]] = {}
+        self._logits: dict[str, dict[str, torch.Tensor]] = {}
+        self._oracles: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
+
+    # ---------------------------------------------------------------------------------------------------- building
+    def data(self, cfg: DataConfig) -> DataBundle:
+        if cfg not in self._data:
+            self._data[cfg] = load_data(cfg, self.env.data_root, download=self.env.download, device=self.device,
+                                        num_workers=self.env.num_workers)
+        return self._data[cfg]
+
+    def runtime(self, recipe: TrainRecipe) -> Runtime:
+        return Runtime(self.device, recipe.precision, recipe.channels_last, self.env.num_workers, recipe.compile)
+
+    def new_model(self, setup: Setup, seed: int) -> nn.Module:
+        """A freshly initialised model; the same seed gives the same weights."""
+        spec = self.data(setup.data).spec
+        with deterministic(seed):
+            model = create_model(setup.model, spec.num_classes, spec.in_chans)
+        return self.runtime(setup.train).prepare(model)
+
+    def original(self, setup: Setup) -> tuple[nn.Module, dict[str, Any], bool]:
+        """θ* for `setup`: from the cache if it is there, else trained now (and cached). Returns (model, meta, hit)."""
+        if setup.key not in self._originals:
+            data = self.data(setup.data)
+            runtime = self.runtime(setup.train)
+
+            def train() -> tuple[nn.Module, dict[str, Any]]:
+                log.info("training original %s on %s (seed %d, %d epochs, %d images)", setup.model.name,
+                         setup.data.name, setup.seed, setup.train.epochs, len(data.train.labels))
+                model = self.new_model(setup, setup.seed)
+                fit(model, data.sample_set("train"), setup.train, runtime, generator(setup.seed, DATA_ORDER),
+                    what="original")
+                return model, {}
+
+            model, meta, hit = self.cache.get_or_build(
+                setup.key, lambda: self.new_model(setup, setup.seed), train,
+                {"kind": "original", "config": setup.to_dict(), "versions": versions(),
+                 "device": describe_device(self.device)}, runtime.sync)
+            log.info("original %s/%s seed %d: %s (training took %.1f s)", setup.data.name, setup.model.name,
+                     setup.seed, "cache hit" if hit else "trained and cached", meta["seconds"])
+            model.eval()
+            self._originals[setup.key] = (model, meta, hit)
+        return self._originals[setup.key]
+
+    # ---------------------------------------------------------------------------------------------------- one cell
+    def method_key(self, cell: Cell) -> str:
+        """Cache key of a cached method's output (retrain): its original, its hyperparameters, the class."""
+        return f"{cell.method}-" + stable_hash({"original": cell.setup.key, "method": cell.method,
+                                                 "hparams": as_dict(cell.hparams), "forget_class": cell.forget_class})
+
+    def unlearn(self, cell: Cell) -> tuple[nn.Module, dict[str, Any]]:
+        """Run the cell's method on a copy of θ*, timed alone. Returns (model, facts for the record)."""
+        setup, spec = cell.setup, get_method(cell.method)
+        data = self.data(setup.data)
+        original, _, _ = self.original(setup)
+        runtime = self.runtime(setup.train)
+        trackers = {role: Tracker(len(data.train.labels)) for role in ("forget", "retain")}
+        sets = {role: data.sample_set("train", role, cell.forget_class, trackers[role]) if role in spec.needs
+                else Withheld(role, cell.method) for role in ("forget", "retain")}
+        task = UnlearnTask(sets["forget"], sets["retain"], cell.forget_class, data.spec.num_classes,
+                           (data.spec.in_chans, data.image_size, data.image_size), setup.train, runtime,
+                           lambda seed: self.new_model(setup, seed))
+
+        def call(model: nn.Module) -> nn.Module:
+            with deterministic(setup.seed):
+                out = spec.fn(model.train(), task, cell.hparams, setup.seed)
+            return out.eval()
+
+        def drawn() -> dict[str, int]:
+            return {"forget_samples_seen": trackers["forget"].distinct, "forget_draws": trackers["forget"].draws,
+                    "retain_samples_seen": trackers["retain"].distinct, "retain_draws": trackers["retain"].draws}
+
+        if spec.cached:
+            info = {"kind": cell.method, "config": cell.to_dict(), "versions": versions(),
+                    "device": describe_device(self.device)}
+            model, meta, hit = self.cache.get_or_build(self.method_key(cell), lambda: copy.deepcopy(original),
+                                                       lambda: (call(copy.deepcopy(original)), drawn()), info,
+                                                       runtime.sync)
+            log.info("%s: %s (took %.1f s)", cell.method, "cache hit" if hit else "trained and cached",
+                     meta["seconds"])
+            return model.eval(), {"unlearn_seconds": meta["seconds"], "method_cache_hit": hit,
+                                  **{k: meta[k] for k in drawn()}}
+        model = copy.deepcopy(original)  # θ* stays intact for the next cell; the copy is not part of the time
+        runtime.sync()
+        start = time.perf_counter()
+        model = call(model)
+        runtime.sync()
+        seconds = time.perf_counter() - start
+        return model, {"unlearn_seconds": seconds, "method_cache_hit": None, **drawn()}
+
+    # ---------------------------------------------------------------------------------------------------- evaluation
+    def outputs(self, model: nn.Module, cell: Cell, parts: tuple[str, ...] | None = None,
+                memo: str | None = None) -> dict[str, torch.Tensor]:
+        """Logits on `parts` of the data: "test" (the test split), "forget_train" (the forget class's training
+        images), "members" (a fixed subset of the retain-train images, the MIA members). By default, what the cell's
+        metrics need. Memoised under `memo` for models that many cells share (θ*, the oracle, ZRF's random net)."""
+        ev = cell.eval
+        if parts is None:
+            parts = ("test",) + (("forget_train",) if ev.mia or ev.zrf else ()) + (("members",) if ev.mia else ())
+        key = f"{memo}/{cell.forget_class}/{ev.batch_size}/{ev.mia_members}/{parts}" if memo else None
+        if key is not None and key in self._logits:
+            return self._logits[key]
+        data, runtime = self.data(cell.setup.data), self.runtime(cell.setup.train)
+        sets = {"test": lambda: data.sample_set("test"),
+                "forget_train": lambda: data.sample_set("train", "forget", cell.forget_class),
+                "members": lambda: self._members(data, cell)}
+        out = {part: predict(model, sets[part](), runtime, ev.batch_size) for part in parts}
+        if key is not None:
+            self._logits[key] = out
+        return out
+
+    @staticmethod
+    def _members(data: DataBundle, cell: Cell) -> SampleSet:
+        retain = data.sample_set("train", "retain", cell.forget_class)
+        n = min(cell.eval.mia_members or len(retain), len(retain))
+        return retain.subset(torch.randperm(len(retain), generator=generator(0, MIA_MEMBERS))[:n].sort().values)
+
+    def oracle(self, cell: Cell) -> tuple[nn.Module, dict[str, Any]]:
+        """The retrained model this cell is measured against (trained once, then from the cache)."""
+        oracle_cell = replace(cell, method=ORACLE, hparams=cell.oracle)
+        key = self.method_key(oracle_cell)
+        if key not in self._oracles:
+            self._oracles[key] = self.unlearn(oracle_cell)
+        return self._oracles[key]
+
+    def random_model(self, setup: Setup) -> nn.Module:
+        """ZRF's reference: a network of the same architecture that never learned anything, in eval mode."""
+        return self.new_model(setup, int(torch.randint(2**31, (1,), generator=generator(setup.seed, ZRF_SEED)))).eval()
+
+    def metrics(self, cell: Cell, out: dict[str, torch.Tensor], unlearn_seconds: float) -> dict[str, Any]:
+        labels = self.data(cell.setup.data).test.labels
+        is_forget = labels == cell.forget_class
+        found: dict[str, Any] = {}
+        if cell.eval.mia:
+            found["mia"] = mia_score(out["members"], out["test"], out["forget_train"])
+        if cell.eval.zrf:
+            rnd = self.outputs(self.random_model(cell.setup), cell, ("forget_train",), memo=f"random/{cell.setup.key}")
+            found["zrf"] = zrf(out["forget_train"], rnd["forget_train"])
+        if cell.eval.oracle:
+            model, facts = self.oracle(cell)
+            ref = self.outputs(model, cell, memo=self.method_key(replace(cell, method=ORACLE, hparams=cell.oracle)))
+            ref_f, ref_r = forget_retain_accuracy(ref["test"], labels, cell.forget_class)
+            acc_f, acc_r = forget_retain_accuracy(out["test"], labels, cell.forget_class)
+            found |= {"retrain_acc_forget": ref_f, "retrain_acc_retain": ref_r,
+                      "acc_forget_gap": abs(acc_f - ref_f), "acc_retain_gap": abs(acc_r - ref_r),
+                      "kl_to_retrain": kl_divergence(ref["test"][is_forget], out["test"][is_forget]),
+                      "activation_distance": activation_distance(ref["test"][is_forget], out["test"][is_forget]),
+                      "retrain_seconds": facts["unlearn_seconds"],
+                      "speedup": speedup(facts["unlearn_seconds"], unlearn_seconds)}
+            if cell.eval.mia:
+                found["mia_retrain"] = mia_score(ref["members"], ref["test"], ref["forget_train"])
+                found["mia_gap"] = abs(found["mia"] - found["mia_retrain"])
+        return found
+
+    def run(self, cell: Cell) -> dict[str, Any]:
+        """Run one cell and return its record (the schema documented in the README)."""
+        setup = cell.setup
+        data = self.data(setup.data)
+        original, original_meta, original_hit = self.original(setup)
+        model, facts = self.unlearn(cell)
+        labels = data.test.labels
+        orig = self.outputs(original, cell, ("test",), memo=setup.key)
+        out = self.outputs(model, cell)
+        acc_f, acc_r = forget_retain_accuracy(out["test"], labels, cell.forget_class)
+        o_f, o_r = forget_retain_accuracy(orig["test"], labels, cell.forget_class)
+        return {
+            "dataset": setup.data.name, "model": setup.model.name, "forget_class": cell.forget_class,
+            "seed": setup.seed, "method": cell.method,
+            "acc_forget": acc_f, "acc_retain": acc_r, "original_acc_forget": o_f, "original_acc_retain": o_r,
+            **facts,
+            **self.metrics(cell, out, facts["unlearn_seconds"]),
+            "original_train_seconds": original_meta["seconds"], "original_cache_hit": original_hit,
+            "test_forget_samples": int((labels == cell.forget_class).sum()),
+            "test_retain_samples": int((labels != cell.forget_class).sum()),
+            "config_hash": cell.key, "config": cell.to_dict(),
+            "versions": versions(), "device": describe_device(self.device),
+            "host": socket.gethostname(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }

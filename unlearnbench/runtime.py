@@ -1,0 +1,138 @@
+"""Where and how computation runs: device, precision, default directories, versions for provenance."""
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from .errors import UsageError
+
+
+def default_dir(env: str, sub: str) -> Path:
+    """$env if set, else a per-user cache directory (XDG_CACHE_HOME or ~/.cache)/unlearnbench/sub."""
+    if os.environ.get(env):
+        return Path(os.environ[env]).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "unlearnbench" / sub
+
+
+def default_data_root() -> Path:
+    return default_dir("UNLEARNBENCH_DATA", "data")
+
+
+def default_cache_dir() -> Path:
+    return default_dir("UNLEARNBENCH_CACHE", "checkpoints")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise UsageError(f"bad device {name!r}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {name!r} asked for, but CUDA is not available here")
+    return device
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How to run on the chosen device; handed to every loop so that precision is applied in one place."""
+
+    device: torch.device
+    precision: str = "fp32"
+    channels_last: bool = False
+    num_workers: int = 4
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.precision == "fp16" and self.device.type != "cuda":
+            raise UsageError("precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        model = model.to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def for_training(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The module a training loop calls: `model` itself, or a compiled view sharing its parameters."""
+        return torch.compile(model) if self.compile else model
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+@contextlib.contextmanager
+def deterministic(seed: int) -> Iterator[None]:
+    """Seed torch's global RNG for model initialisation; loops use their own explicit generators."""
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(state)
+
+
+#: Generator salt of the data order of the original's training; retrain reuses it so that only D_f differs.
+DATA_ORDER = 1
+
+
+def generator(seed: int, salt: int = 0) -> torch.Generator:
+    """A CPU generator for one purpose (data order, noise, sampling); `salt` separates purposes."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + salt)
+
+
+@lru_cache(maxsize=1)
+def _git_commit() -> str:
+    try:
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+@lru_cache(maxsize=1)
+def versions() -> dict[str, str]:
+    import numpy
+    import timm
+    import torchvision
+
+    from . import __version__
+    return {"unlearnbench": __version__, "git": _git_commit(), "python": platform.python_version(),
+            "torch": torch.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__,
+            "numpy": numpy.__version__}
+
+
+def describe_device(device: torch.device) -> dict[str, Any]:
+    if device.type == "cuda":
+        return {"type": "cuda", "name": torch.cuda.get_device_name(device),
+                "capability": ".".join(map(str, torch.cuda.get_device_capability(device))),
+                "cuda": torch.version.cuda}
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"type": "cpu", "name": cpu, "threads": torch.get_num_threads(), "cores": os.cpu_count()}

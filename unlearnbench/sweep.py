@@ -1,0 +1,344 @@
+"""Run a grid of cells from a sweep file: planned, resumable, parallel (joblib processes or a Dask cluster).
+
+    python -m unlearnbench.sweep --config benchmarks/mnist_quick.toml [--jobs N] [--backend loky|dask]
+                                 [--scheduler ADDRESS] [--dry-run] [--results DIR]
+
+The grid becomes jobs in dependency order: each original θ* is trained once per (data set, model, seed, recipe),
+each retrained oracle once per (…, forget class); unlearning cells follow. Every job is idempotent — it takes what it
+needs from the checkpoint cache, training it under a file lock if it is missing — so jobs can run on any worker in any
+order and a cell simply waits for the original another worker is training. A finished cell is a record file in the
+results store and is never run again: rerunning a sweep resumes it, and a finished sweep reruns in seconds.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+
+from .cache import CheckpointCache, atomic_write_json
+from .config import Cell, Setup, parse_assignments
+from .errors import ArgumentParser, UsageError, cli
+from .method import Sizes, get_method
+from .plan import Overrides, Sweep, load_sweep
+from .run import add_env_options, env_from_args, setup_logging
+from .runner import Env, Runner
+from .store import RecordStore
+
+log = logging.getLogger("unlearnbench")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# jobs
+# --------------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Job:
+    kind: str  # "original" (train θ*) or "cell" (run one cell, write its record)
+    setup: Setup
+    cell: Cell | None = None
+
+    @property
+    def label(self) -> str:
+        if self.cell is not None:
+            return self.cell.label
+        s = self.setup
+        return f"{s.data.name}/{s.model.name}/seed {s.seed}/original θ*"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    label: str
+    status: str  # "done", "skipped" (already recorded), "trained", "cached", "failed"
+    seconds: float
+    detail: str = ""
+
+
+_RUNNERS: dict[Env, Runner] = {}
+
+
+def _runner(env: Env) -> Runner:
+    """One Runner per worker process and device, so that data and originals stay loaded across jobs."""
+    if env not in _RUNNERS:
+        _RUNNERS[env] = Runner(env)
+    return _RUNNERS[env]
+
+
+@contextmanager
+def _device_slot(env: Env) -> Iterator[Env]:
+    """With several GPUs, one job per GPU: a job holds a lock file per device while it runs."""
+    from filelock import FileLock, Timeout
+    if env.device != "auto" or not torch.cuda.is_available() or torch.cuda.device_count() < 2:
+        yield env
+        return
+    lock_dir = Path(env.cache_dir)
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        for i in range(torch.cuda.device_count()):
+            lock = FileLock(str(lock_dir / f".gpu{i}.lock"))
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue
+            try:
+                yield replace(env, device=f"cuda:{i}")
+            finally:
+                lock.release()
+            return
+        time.sleep(1.0)
+
+
+def execute(job: Job, env: Env, results: str, threads: int) -> Outcome:
+    """Run one job in a worker. Never raises: a failure is an Outcome with the error's last line."""
+    start = time.perf_counter()
+    logging.getLogger("unlearnbench").setLevel(logging.WARNING)
+    if threads > 0:
+        torch.set_num_threads(threads)
+    store = RecordStore(Path(results))
+    try:
+        with _device_slot(env) as local:
+            runner = _runner(local)
+            if job.kind == "original":
+                _, meta, hit = runner.original(job.setup)
+                return Outcome(job.label, "cached" if hit else "trained", time.perf_counter() - start,
+                               f"{meta['seconds']:.0f} s of training")
+            assert job.cell is not None
+            with store.lock(job.cell.key):
+                if store.has(job.cell.key):
+                    return Outcome(job.label, "skipped", time.perf_counter() - start)
+                record = runner.run(job.cell)
+                store.write(record)
+            detail = f"A_Df {record['acc_forget']:.2f} A_Dr {record['acc_retain']:.2f}"
+            return Outcome(job.label, "done", time.perf_counter() - start, detail)
+    except Exception as exc:  # noqa: BLE001 - one failed job must not stop the sweep
+        logs = store.root / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        name = job.cell.key if job.cell is not None else job.setup.key
+        (logs / f"{name}.log").write_text(f"{job.label}\n{traceback.format_exc()}")
+        line = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
+        return Outcome(job.label, "failed", time.perf_counter() - start,
+                       f"{type(exc).__name__}: {line} (traceback: {logs / name}.log)")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the plan
+# --------------------------------------------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    jobs: list[Job]
+    originals: int
+    originals_cached: int
+    cells: int
+    cells_done: int
+    oracles: int
+    oracles_cached: int
+    estimate_s: float | None = None
+
+
+def make_plan(sweep: Sweep, store: RecordStore, cache: CheckpointCache, runner: Runner) -> Plan:
+    """Originals first, then retrain (the oracle every other cell of its class is measured against), then the rest;
+    cells already recorded are not jobs at all."""
+    setups = sweep.setups
+    todo = [c for c in sweep.cells if not store.has(c.key)]
+    first = [c for c in todo if get_method(c.method).cached]
+    jobs = [Job("original", s) for s in setups if not cache.contains(s.key)]
+    jobs += [Job("cell", c.setup, c) for c in first] + [Job("cell", c.setup, c) for c in todo if c not in first]
+    oracles = [c for c in sweep.cells if get_method(c.method).cached]
+    return Plan(jobs, len(setups), sum(cache.contains(s.key) for s in setups), len(sweep.cells),
+                len(sweep.cells) - len(todo), len(oracles),
+                sum(cache.contains(runner.method_key(c)) for c in oracles))
+
+
+def _sample_seconds(runner: Runner, setup: Setup, steps: int = 3) -> float:
+    """Seconds per training sample (forward + backward) of this model on this device, from a few real steps."""
+    from .train import cross_entropy, make_optimizer, train_steps
+    model = runner.new_model(setup, 0).train()
+    data = runner.data(setup.data).sample_set("train")
+    batch = min(setup.train.batch_size, 64)
+    batches = list(data.batches(batch))[: steps + 1]
+    opt = make_optimizer(model.parameters(), "sgd", 1e-9)
+    runtime = runner.runtime(setup.train)
+    train_steps(model, opt, batches[:1], cross_entropy(), runtime)  # warm-up
+    runtime.sync()
+    start = time.perf_counter()
+    train_steps(model, opt, batches[1:], cross_entropy(), runtime)
+    runtime.sync()
+    return (time.perf_counter() - start) / max(sum(len(b.y) for b in batches[1:]), 1)
+
+
+def estimate(plan: Plan, runner: Runner) -> float:
+    """Rough seconds for the plan's jobs on this device: each job's sample-steps × measured seconds per sample."""
+    rate: dict[tuple[Any, ...], float] = {}
+    total = 0.0
+    for job in plan.jobs:
+        s = job.setup
+        k = (s.data, s.model, s.train.precision, s.train.channels_last)
+        if k not in rate:
+            rate[k] = _sample_seconds(runner, s)
+        data = runner.data(s.data)
+        n_train, n_test = len(data.train.labels), len(data.test.labels)
+        if job.kind == "original":
+            total += rate[k] * n_train * s.train.epochs
+            continue
+        cell = job.cell
+        assert cell is not None
+        n_forget = int((data.train.labels == cell.forget_class).sum())
+        sizes = Sizes(n_forget, n_train - n_forget, data.spec.num_classes, s.train)
+        evaluation = (n_test + n_forget + min(cell.eval.mia_members or n_train, n_train)) / 3  # forward ≈ 1/3
+        total += rate[k] * (get_method(cell.method).cost(cell.hparams, sizes) + evaluation)
+    return total
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def describe(sweep: Sweep, plan: Plan, results: Path, device: torch.device) -> str:
+    models = sorted({c.setup.model.name for c in sweep.cells})
+    lines = [f"sweep {sweep.name!r}: {plan.cells} cells ({', '.join(sorted({c.setup.data.name for c in sweep.cells}))}"
+             f"; {', '.join(models)}; {len({c.setup.seed for c in sweep.cells})} seed(s); "
+             f"{len({c.method for c in sweep.cells})} methods)",
+             f"  original models : {plan.originals} ({plan.originals_cached} cached, "
+             f"{plan.originals - plan.originals_cached} to train)",
+             f"  retrained oracles: {plan.oracles} ({plan.oracles_cached} cached)",
+             f"  unlearning cells : {plan.cells} ({plan.cells_done} recorded, {plan.cells - plan.cells_done} to run)",
+             f"  jobs             : {len(plan.jobs)}",
+             f"  results          : {results}"]
+    if plan.estimate_s is not None:
+        lines.append(f"  estimated cost   : ~{_duration(plan.estimate_s)} of compute on {device} (rough: from a few "
+                     "timed training steps per model and each method's sample count)")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# execution
+# --------------------------------------------------------------------------------------------------------------------
+def run_jobs(jobs: Sequence[Job], env: Env, results: Path, n_jobs: int, backend: str,
+             scheduler: str | None) -> Iterator[Outcome]:
+    """Outcomes as jobs finish. Jobs are dispatched lazily in plan order, so dependencies are usually ready."""
+    import joblib
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // n_jobs) if n_jobs > 1 else 0
+    calls = (joblib.delayed(execute)(job, env, str(results), threads) for job in jobs)
+    if backend == "dask":
+        from dask.distributed import Client, LocalCluster
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            client = Client(LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True,
+                                         dashboard_address=None))
+        try:
+            with joblib.parallel_config(backend="dask", wait_for_workers_timeout=60):
+                yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered",
+                                           pre_dispatch="n_jobs")(calls)
+        finally:
+            client.close()
+        return
+    yield from joblib.Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered",
+                               pre_dispatch="n_jobs")(calls)
+
+
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python -m unlearnbench.sweep", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", type=Path, required=True, help="sweep file (see benchmarks/)")
+    p.add_argument("--jobs", type=int, default=0,
+                   help="parallel jobs (default: one per visible GPU, else 1; on a CPU each job gets cores/N threads)")
+    p.add_argument("--backend", choices=("loky", "dask"), default="loky",
+                   help="loky: local processes (default); dask: a dask.distributed cluster")
+    p.add_argument("--scheduler", help="dask scheduler address (default with --backend dask: a local cluster)")
+    p.add_argument("--results", type=Path, help="results directory (default: results/<sweep name>)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and its cost estimate, run nothing")
+    p.add_argument("--no-estimate", action="store_true", help="skip the cost estimate (it times a few steps)")
+    p.add_argument("--set", action="append", metavar="TABLE.KEY=VALUE", default=[],
+                   help="override the file, e.g. train.epochs=1 or method.pbu.fisher=mc")
+    add_env_options(p)
+    return p
+
+
+def _overrides(assignments: list[str]) -> Overrides:
+    tables: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}, "eval": {}}
+    methods: dict[str, dict[str, Any]] = {}
+    for key, value in parse_assignments(assignments, "--set").items():
+        parts = key.split(".")
+        if parts[0] in tables and len(parts) == 2:
+            tables[parts[0]][parts[1]] = value
+        elif parts[0] == "method" and len(parts) == 3:
+            get_method(parts[1]).resolve({parts[2]: value})
+            methods.setdefault(parts[1], {})[parts[2]] = value
+        else:
+            raise UsageError(f"--set {key}: expected data|model|train|eval.KEY or method.NAME.KEY")
+    return Overrides(tables["data"], tables["model"], tables["train"], tables["eval"], methods)
+
+
+def _check_data(sweep: Sweep, runner: Runner) -> None:
+    """Missing data is a configuration error: report it before any work."""
+    for cfg in {c.setup.data for c in sweep.cells}:
+        runner.data(cfg)
+
+
+@cli
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    setup_logging(args.verbose, args.quiet or not args.verbose)
+    sweep = load_sweep(args.config, _overrides(args.set))
+    if args.jobs < 0 or (args.scheduler and args.backend != "dask"):
+        raise UsageError("--jobs must be >= 0, and --scheduler goes with --backend dask")
+    env = env_from_args(args)
+    runner = _runner(env)
+    n_jobs = args.jobs or (torch.cuda.device_count() if runner.device.type == "cuda" else 1)
+    results = args.results or Path("results") / sweep.name.replace("/", "_")
+    _check_data(sweep, runner)
+    store = RecordStore(results)
+    plan = make_plan(sweep, store, runner.cache, runner)
+    if not args.no_estimate and plan.jobs:
+        plan.estimate_s = estimate(plan, runner) / n_jobs
+    print(describe(sweep, plan, results, runner.device), flush=True)
+    if args.dry_run:
+        return 0
+    store.create()
+    (results / "sweep.toml").write_text(sweep.text)
+    atomic_write_json(results / "cells.json", [c.to_dict() | {"config_hash": c.key} for c in sweep.cells])
+    return _execute(plan, env, results, n_jobs, args.backend, args.scheduler, args.quiet)
+
+
+def _execute(plan: Plan, env: Env, results: Path, n_jobs: int, backend: str, scheduler: str | None,
+             quiet: bool) -> int:
+    """Run the plan; a progress bar on a terminal, and one line per finished job (with an ETA) in any case."""
+    from tqdm import tqdm
+    start = time.perf_counter()
+    failed: list[Outcome] = []
+    counts: dict[str, int] = {}
+    total = len(plan.jobs)
+    with tqdm(total=total, unit="job", disable=quiet or not total or not sys.stderr.isatty(), file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        for k, out in enumerate(run_jobs(plan.jobs, env, results, n_jobs, backend, scheduler), 1):
+            counts[out.status] = counts.get(out.status, 0) + 1
+            elapsed = time.perf_counter() - start
+            eta = f", ETA {_duration(elapsed / k * (total - k))}" if k < total else ""
+            if out.status == "failed":
+                failed.append(out)
+                tqdm.write(f"[{k}/{total}] FAILED {out.label}: {out.detail}", file=sys.stderr)
+            elif not quiet:
+                tqdm.write(f"[{k}/{total}{eta}] {out.status} {out.label} ({out.seconds:.1f} s) {out.detail}",
+                           file=sys.stderr)
+            bar.update(1)
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to do"
+    print(f"finished in {_duration(time.perf_counter() - start)}: {summary}; records in {results / 'records'}")
+    if failed:
+        print(f"{len(failed)} job(s) failed; their tracebacks are under {results / 'logs'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

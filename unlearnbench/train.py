@@ -1,0 +1,139 @@
+"""The training and evaluation loops: one inner loop that every method and the original training share.
+
+`train_steps` is the only place where forward, backward and optimiser step happen. Training the original θ*,
+retraining, fine-tuning, UNSIR's impair/repair, Bad Teaching's distillation and PBU's ascent all call it with their
+own loss function; what differs between methods is the loss and the data, never the loop.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import TrainRecipe
+from .data import Batch, SampleSet
+from .runtime import Runtime
+
+log = logging.getLogger("unlearnbench")
+
+#: A loss maps (model, batch) to a scalar, or to (scalar, {name: term}) when its parts are worth logging.
+LossFn = Callable[[nn.Module, Batch], "Tensor | tuple[Tensor, dict[str, Tensor]]"]
+#: Called after every step with the running log; returning True stops the loop (a blind stopping rule).
+StopFn = Callable[["StepLog"], bool]
+
+
+@dataclass
+class StepLog:
+    """What a run of steps did: counts, and the mean of the loss and of each named term."""
+
+    steps: int = 0
+    samples: int = 0
+    stopped: bool = False
+    lr: float = float("nan")  # the learning rate after the last step
+    _sums: dict[str, Tensor] = field(default_factory=dict)
+
+    def add(self, n: int, loss: Tensor, terms: dict[str, Tensor]) -> None:
+        self.steps += 1
+        self.samples += n
+        for name, value in {"loss": loss, **terms}.items():
+            v = value.detach().float()
+            self._sums[name] = self._sums[name] + v if name in self._sums else v
+
+    def means(self) -> dict[str, float]:
+        return {k: float(v) / max(self.steps, 1) for k, v in self._sums.items()}
+
+
+def cross_entropy(label_smoothing: float = 0.0) -> LossFn:
+    def loss(model: nn.Module, batch: Batch) -> Tensor:
+        return F.cross_entropy(model(batch.x), batch.y, label_smoothing=label_smoothing)
+    return loss
+
+
+def make_optimizer(params: Iterable[Tensor], name: str, lr: float, weight_decay: float = 0.0,
+                   momentum: float = 0.9) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable[Batch], loss_fn: LossFn,
+                runtime: Runtime, *, scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+                should_stop: StopFn | None = None) -> StepLog:
+    """Forward, backward, step over `batches`. The model's train/eval mode is the caller's choice."""
+    scaler = torch.amp.GradScaler(runtime.device.type) if runtime.precision == "fp16" else None
+    stats = StepLog()
+    for batch in batches:
+        batch = Batch(runtime.inputs(batch.x), batch.y, batch.part)
+        with runtime.autocast():
+            out = loss_fn(model, batch)
+        loss, terms = out if isinstance(out, tuple) else (out, {})
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        stats.add(len(batch.y), loss, terms)
+        stats.lr = optimizer.param_groups[0]["lr"]
+        if should_stop is not None and should_stop(stats):
+            stats.stopped = True
+            break
+    return stats
+
+
+def fit(model: nn.Module, data: SampleSet, recipe: TrainRecipe, runtime: Runtime, generator: torch.Generator,
+        *, loss_fn: LossFn | None = None, what: str = "train") -> list[StepLog]:
+    """Train `model` on `data` for `recipe.epochs` epochs with the recipe's optimiser, schedule and augmentation."""
+    optimizer = make_optimizer(model.parameters(), recipe.optimizer, recipe.lr, recipe.weight_decay,
+                               recipe.momentum)
+    steps_per_epoch = -(-len(data) // recipe.batch_size)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs * steps_per_epoch)
+                 if recipe.scheduler == "cosine" else None)
+    loss_fn = loss_fn or cross_entropy(recipe.label_smoothing)
+    model.train()
+    step_model = runtime.for_training(model)
+    logs = []
+    for epoch in range(recipe.epochs):
+        batches = data.batches(recipe.batch_size, shuffle=True, generator=generator, augment=recipe.augment)
+        logs.append(train_steps(step_model, optimizer, batches, loss_fn, runtime, scheduler=scheduler))
+        log.info("%s epoch %d/%d: %s", what, epoch + 1, recipe.epochs,
+                 " ".join(f"{k}={v:.4g}" for k, v in logs[-1].means().items()))
+    return logs
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data: SampleSet, runtime: Runtime, batch_size: int = 1024) -> Tensor:
+    """Logits (float32, CPU) for every sample of `data`, in order, with the model in eval mode."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for batch in data.batches(batch_size):
+        with runtime.autocast():
+            out.append(model(runtime.inputs(batch.x)).float().cpu())
+    model.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def accuracy(logits: Tensor, labels: Tensor) -> float:
+    """Top-1 accuracy in percent, weighted by sample (not averaged over batches); NaN for an empty set."""
+    if len(labels) == 0:
+        return float("nan")
+    return 100.0 * float((logits.argmax(1) == labels).sum()) / len(labels)
+
+
+def forget_retain_accuracy(logits: Tensor, labels: Tensor, forget_class: int) -> tuple[float, float]:
+    """(A_Df, A_Dr): top-1 on the samples of the forget class, and on all the others."""
+    is_forget = labels == forget_class
+    return accuracy(logits[is_forget], labels[is_forget]), accuracy(logits[~is_forget], labels[~is_forget])
