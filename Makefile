@@ -21,7 +21,13 @@ METHOD  ?= finetune
 ARGS    ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test run clean
+# a sweep (make bench): benchmarks/$(DATASET)_$(PROFILE).toml, results in results/<sweep name>
+PROFILE ?= quick
+JOBS    ?= 0
+SET     ?=
+BENCH_ARGS ?=
+
+.PHONY: install test run bench report perf clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +43,19 @@ test: install
 run: install
 	$(PY) -m unlearnbench.run --dataset $(DATASET) --model $(MODEL) --forget-class $(CLASS) --seed $(SEED) \
 		--method $(METHOD) $(ARGS)
+
+bench: install
+	@$(PY) -m unlearnbench.sweep --config benchmarks/$(DATASET)_$(PROFILE).toml --jobs $(JOBS) \
+		$(foreach s,$(SET),--set $(s)) $(BENCH_ARGS); rc=$$?; \
+	if [ $$rc -ne 2 ]; then $(MAKE) --no-print-directory report RESULTS=$$($(PY) -c "import tomllib; \
+		print('results/' + tomllib.load(open('benchmarks/$(DATASET)_$(PROFILE).toml', 'rb'))['name'])"); fi; \
+	exit $$rc
+
+report: install
+	$(PY) -m unlearnbench.report $(RESULTS) --compare-paper
+
+perf: install
+	$(PY) -m unlearnbench.perf $(PERF_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

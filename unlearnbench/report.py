@@ -94,12 +94,16 @@ def _method_rank(method: str) -> int:
     return order.index(method) if method in order else len(order)
 
 
+def _rank(order: Sequence[str]):
+    return lambda name: list(order).index(name) if name in order else len(order)
+
+
 def _ordered(df: pd.DataFrame) -> pd.DataFrame:
-    datasets = list(DATASET_NAMES)
-    key = df.assign(_d=df["dataset"].map(lambda d: datasets.index(d) if d in datasets else len(datasets)),
+    """The paper's order: MNIST, CIFAR-100, Food-101; ResNet, DenseNet, ConvNeXt; Initial … PBU."""
+    key = df.assign(_d=df["dataset"].map(_rank(list(DATASET_NAMES))), _o=df["model"].map(_rank(list(MODEL_NAMES))),
                     _m=df["method"].map(_method_rank))
-    return key.sort_values(["_d", "dataset", "model", "forget_class", "_m"]).drop(columns=["_d", "_m"]) \
-        .reset_index(drop=True)
+    return key.sort_values(["_d", "dataset", "_o", "model", "forget_class", "_m"]) \
+        .drop(columns=["_d", "_o", "_m"]).reset_index(drop=True)
 
 
 def fmt(mean: float, std: float, n: int, digits: int, pm: str = " ± ") -> str:

@@ -102,18 +102,24 @@ class Runner:
         return f"{cell.method}-" + stable_hash({"original": cell.setup.key, "method": cell.method,
                                                  "hparams": as_dict(cell.hparams), "forget_class": cell.forget_class})
 
-    def unlearn(self, cell: Cell) -> tuple[nn.Module, dict[str, Any]]:
-        """Run the cell's method on a copy of θ*, timed alone. Returns (model, facts for the record)."""
+    def task(self, cell: Cell) -> tuple[UnlearnTask, dict[str, Tracker]]:
+        """What the cell's method receives: only the sample sets it declared, each counting its draws."""
         setup, spec = cell.setup, get_method(cell.method)
         data = self.data(setup.data)
-        original, _, _ = self.original(setup)
-        runtime = self.runtime(setup.train)
         trackers = {role: Tracker(len(data.train.labels)) for role in ("forget", "retain")}
         sets = {role: data.sample_set("train", role, cell.forget_class, trackers[role]) if role in spec.needs
                 else Withheld(role, cell.method) for role in ("forget", "retain")}
         task = UnlearnTask(sets["forget"], sets["retain"], cell.forget_class, data.spec.num_classes,
-                           (data.spec.in_chans, data.image_size, data.image_size), setup.train, runtime,
-                           lambda seed: self.new_model(setup, seed))
+                           (data.spec.in_chans, data.image_size, data.image_size), setup.train,
+                           self.runtime(setup.train), lambda seed: self.new_model(setup, seed))
+        return task, trackers
+
+    def unlearn(self, cell: Cell) -> tuple[nn.Module, dict[str, Any]]:
+        """Run the cell's method on a copy of θ*, timed alone. Returns (model, facts for the record)."""
+        setup, spec = cell.setup, get_method(cell.method)
+        original, _, _ = self.original(setup)
+        task, trackers = self.task(cell)
+        runtime = task.runtime
 
         def call(model: nn.Module) -> nn.Module:
             with deterministic(setup.seed):

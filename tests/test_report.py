@@ -1,0 +1,122 @@
+"""The reporter: numbers, layout, partial results, the paper comparison, LaTeX that compiles, plots."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+
+from unlearnbench.report import comparison, fmt, main, paper_layout, paper_numbers, records_frame, summarize
+
+
+def _rec(method, seed, acc_f, acc_r, cls=2, model="resnet34", **extra):
+    return {"dataset": "mnist", "model": model, "forget_class": cls, "seed": seed, "method": method,
+            "acc_forget": acc_f, "acc_retain": acc_r, "unlearn_seconds": extra.pop("t", 1.0 + seed),
+            "config_hash": f"{model}-{cls}-{method}-{seed}", **extra}
+
+
+RECORDS = [
+    _rec("original", 0, 99.0, 99.2), _rec("original", 1, 99.5, 99.4), _rec("original", 2, 99.9, 99.0),
+    _rec("retrain", 0, 0.0, 99.1, t=400.0), _rec("retrain", 1, 0.0, 99.3, t=420.0),
+    _rec("pbu", 0, 0.5, 95.0, mia=0.2, t=20.0),
+    _rec("finetune", 0, 0.0, 98.0, cls=6), _rec("finetune", 1, 0.0, 97.0, cls=6),
+]
+
+
+def test_summary_by_hand():
+    s = summarize(records_frame(RECORDS)).set_index(["forget_class", "method"])
+    orig = s.loc[(2, "original")]
+    assert orig["n"] == 3 and orig["acc_forget_mean"] == pytest.approx((99.0 + 99.5 + 99.9) / 3)
+    # sample std (n - 1) of 99.0, 99.5, 99.9: mean 99.4667, squares .2178 + .0011 + .1878 = .4067, /2 → sqrt = .451
+    assert orig["acc_forget_std"] == pytest.approx(0.45092, abs=1e-4)
+    assert s.loc[(2, "pbu")]["n"] == 1 and pd.isna(s.loc[(2, "pbu")]["acc_forget_std"])
+    assert s.loc[(2, "pbu")]["mia_n"] == 1 and s.loc[(2, "original")]["mia_n"] == 0
+    # rows follow the paper's method order
+    assert list(summarize(records_frame(RECORDS))["method"][:3]) == ["original", "retrain", "pbu"]
+
+
+def test_formatting_rules():
+    assert fmt(99.4667, 0.45092, 3, 2) == "99.47 ± 0.45"
+    assert fmt(0.5, float("nan"), 1, 2) == "0.50"  # n = 1: no ±
+    assert fmt(float("nan"), float("nan"), 0, 2) == "—"
+
+
+def test_paper_layout_marks_missing_cells():
+    table = paper_layout(summarize(records_frame(RECORDS)), ["acc_forget", "acc_retain"])
+    assert table.loc[("mnist", "resnet34", 2), ("pbu", "acc_retain")] == "95.00"
+    assert table.loc[("mnist", "resnet34", 6), ("pbu", "acc_forget")] == "—"  # not run (yet)
+    assert table.loc[("mnist", "resnet34", 6), ("finetune", "acc_retain")] == "97.50 ± 0.71"
+
+
+def test_comparison_with_the_paper():
+    paper = paper_numbers()
+    assert len(paper) == 162 and set(paper["dataset"]) == {"mnist", "cifar100", "food101"}
+    comp = comparison(summarize(records_frame(RECORDS)), paper).set_index(["forget_class", "method"])
+    row = comp.loc[(2, "original")]
+    assert row["acc_forget_paper"] == "99.65 ± 0.11" and row["acc_retain_diff"] == pytest.approx(99.2 - 99.42)
+    assert (2, "pbu") in comp.index and (6, "finetune") in comp.index
+    assert len(comparison(summarize(records_frame([_rec("pbu", 0, 1, 2, model="resnet18")])), paper)) == 0
+
+
+def _write_store(root, records):
+    (root / "records").mkdir(parents=True)
+    for r in records:
+        (root / "records" / f"{r['config_hash']}.json").write_text(json.dumps(r))
+
+
+def test_cli_writes_every_format_and_plots(tmp_path, capsys):
+    _write_store(tmp_path / "res", RECORDS)
+    (tmp_path / "res" / "records" / ".tmp-partial.json.123.tmp").write_text("{")  # a killed writer's leftover
+    (tmp_path / "res" / "runs.jsonl").write_text(json.dumps(_rec("finetune", 2, 0.0, 96.0, cls=6)) + "\n{\"trunc")
+    assert main([str(tmp_path / "res"), "--compare-paper"]) == 0
+    out = tmp_path / "res" / "report"
+    for name in ("summary.csv", "table.csv", "table.md", "table.tex", "table_doc.tex", "metrics.md", "metrics.csv",
+                 "comparison.md", "comparison.csv", "comparison.tex", "plots/tradeoff_mnist_resnet34.png",
+                 "plots/tradeoff_mnist_resnet34.pdf", "plots/time_mnist_resnet34.png", "plots/time_mnist_resnet34.pdf"):
+        assert (out / name).stat().st_size > 0, name
+    md = (out / "table.md").read_text()
+    assert "| MNIST ResNet-34 class 2" in md and "99.47 ± 0.45" in md and "1–3 seed(s)" in md
+    assert "| 0.00 ± 0.00 " in md and "97.00 ± 1.00" in md  # class 6 fine-tune: 98, 97 and the .jsonl's 96
+    assert "Initial A_Df" in md and "PBU A_Dr" in md
+    summary = pd.read_csv(out / "summary.csv")
+    assert {"acc_forget_mean", "acc_forget_std", "acc_forget_n", "mia_mean", "speedup_mean"} <= set(summary.columns)
+    assert "2 cell(s) in common" not in capsys.readouterr().out
+
+
+def test_empty_and_partial_results_do_not_crash(tmp_path):
+    (tmp_path / "empty" / "records").mkdir(parents=True)
+    assert main([str(tmp_path / "empty"), "--compare-paper"]) == 0
+    assert "no results yet" in (tmp_path / "empty" / "report" / "table.md").read_text()
+    _write_store(tmp_path / "one", [_rec("pbu", 0, 1.0, 90.0)])
+    assert main([str(tmp_path / "one")]) == 0
+
+
+@pytest.mark.parametrize("argv, message", [(["--format", "pdf"], "--format takes csv, tex, md"),
+                                           (["--metrics", "accuracy"], "unknown metric")])
+def test_bad_options(argv, message, tmp_path, capsys):
+    _write_store(tmp_path / "res", RECORDS)
+    assert main([str(tmp_path / "res"), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert main([str(tmp_path / "missing")]) == 2
+
+
+def test_latex_compiles(tmp_path):
+    """CI installs TeX Live and sets UNLEARNBENCH_REQUIRE_LATEX=1, so this never skips there."""
+    if not shutil.which("pdflatex"):
+        if os.environ.get("UNLEARNBENCH_REQUIRE_LATEX"):
+            pytest.fail("pdflatex is required here (UNLEARNBENCH_REQUIRE_LATEX is set) but not installed")
+        pytest.skip("pdflatex not installed (CI installs it)")
+    _write_store(tmp_path / "res", RECORDS + [_rec("pbu", 0, 0.0, 93.0, model="convnext_large", cls=8)])
+    assert main([str(tmp_path / "res"), "--compare-paper", "--metrics", "acc_forget,acc_retain,mia_gap"]) == 0
+    out = tmp_path / "res" / "report"
+    for doc in ("table_doc.tex", "comparison_doc.tex"):
+        proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc], cwd=out,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout[-2000:]
+        assert (out / doc.replace(".tex", ".pdf")).stat().st_size > 1000
+    tex = (out / "table.tex").read_text()
+    assert r"\multirow{3}{*}{MNIST}" in tex and r"\multirow{2}{*}{ResNet-34}" in tex and r"\toprule" in tex
+    assert tex.index("ResNet-34") < tex.index("ConvNeXt-L")  # the paper's model order, not the alphabet

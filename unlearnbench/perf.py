@@ -1,0 +1,301 @@
+"""Speed, measured side by side in one run on the same model and data (a benchmark, not a test).
+
+    python -m unlearnbench.perf [--sections loader,methods,fisher,flops,options] [--model resnet34]
+
+loader   training img/s of the harness loop (uint8 tensors on the device, normalised on the fly) against a plain
+         PyTorch loop over a torchvision DataLoader (PIL → ToTensor → Normalize per sample), for the chosen model
+         and for a small one, where loading rather than arithmetic sets the pace.
+methods  the unlearning time of every method against retraining from scratch (speed-up), on full MNIST.
+fisher   the exact true Fisher (layerwise and torch.func backends) and the Monte-Carlo one, against a naive loop of
+         one backward pass per (sample, class), on the same forget images.
+flops    achieved training FLOP/s (FLOPs counted by torch's FlopCounterMode) against the machine's peak.
+options  channels_last, bf16 autocast and torch.compile: training img/s, and test accuracy after a short training.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import platform
+import sys
+import time
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .config import DataConfig, ModelConfig
+from .errors import ArgumentParser, UsageError, cli
+from .method import list_methods
+from .plan import Overrides, resolve_cell
+from .run import add_env_options, env_from_args, setup_logging
+from .runner import Runner
+from .runtime import describe_device, deterministic, generator
+from .train import accuracy, cross_entropy, fit, forget_retain_accuracy, make_optimizer, predict, train_steps
+
+SECTIONS = ("loader", "methods", "fisher", "flops", "options")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(fn: Callable[[], object], device: torch.device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    from tabulate import tabulate
+    return tabulate(rows, header, tablefmt="github")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# (a) the training loop
+# --------------------------------------------------------------------------------------------------------------------
+def harness_img_s(runner: Runner, model_name: str, steps: int, batch: int) -> float:
+    setup = resolve_cell("mnist", model_name, 0, 0, "original", Overrides()).setup
+    model = runner.new_model(setup, 0).train()
+    data = runner.data(setup.data).sample_set("train")
+    runtime = runner.runtime(setup.train)
+    opt = make_optimizer(model.parameters(), "adam", 1e-3)
+    gen = generator(0)
+
+    def run(n: int) -> None:
+        batches = data.batches(batch, shuffle=True, generator=gen)
+        train_steps(model, opt, (b for _, b in zip(range(n), batches)), cross_entropy(), runtime)
+
+    run(2)  # warm-up
+    return steps * batch / _timed(lambda: run(steps), runner.device)
+
+
+def dataloader_img_s(runner: Runner, model_name: str, steps: int, batch: int, workers: int) -> float:
+    """The loop most tutorials write: torchvision's MNIST with per-sample PIL transforms, a DataLoader."""
+    from torchvision import datasets, transforms
+    tf = transforms.Compose([transforms.Pad(2), transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    ds = datasets.MNIST(str(runner.env.data_root), train=True, download=False, transform=tf)
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers,
+                                         pin_memory=runner.device.type == "cuda", persistent_workers=workers > 0)
+    with deterministic(0):
+        from .models import create_model
+        model = create_model(ModelConfig(model_name), 10, 1).to(runner.device).train()
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+
+    def run(n: int) -> None:
+        for i, (x, y) in enumerate(loader):
+            if i == n:
+                break
+            x, y = x.to(runner.device, non_blocking=True), y.to(runner.device, non_blocking=True)
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    run(2)
+    return steps * batch / _timed(lambda: run(steps), runner.device)
+
+
+def section_loader(runner: Runner, model: str, small: str, steps: int, workers: int) -> str:
+    rows = []
+    for name in (model, small):
+        h = harness_img_s(runner, name, steps, 128)
+        d = dataloader_img_s(runner, name, steps, 128, workers)
+        rows.append([name, f"{h:,.0f}", f"{d:,.0f}", f"{h / d:.2f}x"])
+    return ("(a) training throughput, MNIST, batch 128, " + f"{steps} steps each; DataLoader with {workers} "
+            "worker(s)\n" + _table(rows, ["model", "harness img/s", "DataLoader img/s", "ratio"]))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# (b) methods against retrain
+# --------------------------------------------------------------------------------------------------------------------
+def section_methods(runner: Runner, model: str, forget_class: int, data: DataConfig) -> str:
+    ov = Overrides(data={k: v for k, v in vars(data).items() if k != "name"})
+    rows, times = [], {}
+    for method in [m for m in list_methods() if m != "original"]:
+        cell = resolve_cell("mnist", model, forget_class, 0, method, ov)
+        original, meta, _ = runner.original(cell.setup)  # trained (and cached) once, not timed here
+        task, trackers = runner.task(cell)
+        from .method import get_method
+        spec = get_method(method)
+        work = copy.deepcopy(original)
+        out: list[torch.nn.Module] = []
+        with deterministic(0):
+            seconds = _timed(lambda: out.append(spec.fn(work.train(), task, cell.hparams, 0)), runner.device)
+        times[method] = seconds
+        logits = predict(out[0].eval(), runner.data(cell.setup.data).sample_set("test"), task.runtime)
+        acc_f, acc_r = forget_retain_accuracy(logits, runner.data(cell.setup.data).test.labels, forget_class)
+        rows.append([method, f"{seconds:.1f}", "", f"{acc_f:.2f}", f"{acc_r:.2f}",
+                     f"{trackers['forget'].distinct}/{trackers['retain'].distinct}"])
+    for row in rows:
+        row[2] = f"{times['retrain'] / times[row[0]]:.1f}x"
+    return (f"(b) unlearning time against retraining, MNIST, {model}, forget class {forget_class}, seed 0 "
+            f"(θ* from the cache; every method timed alone, retrain trained afresh)\n"
+            + _table(rows, ["method", "seconds", "speed-up vs retrain", "A_Df", "A_Dr", "forget/retain seen"]))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# (c) Fisher
+# --------------------------------------------------------------------------------------------------------------------
+def section_fisher(runner: Runner, model_name: str, samples: int) -> str:
+    from .fisher import diagonal_fisher, naive_fisher
+    cell = resolve_cell("mnist", model_name, 2, 0, "pbu", Overrides())
+    model = runner.new_model(cell.setup, 0)  # the cost does not depend on the weights
+    forget = runner.data(cell.setup.data).sample_set("train", "forget", 2)
+    x, y, _ = next(forget.batches(samples))
+    batches = [(x, y)]
+    rows = []
+    for variant in ("true", "mc"):
+        naive = _timed(lambda: naive_fisher(model, batches, variant, generator=generator(0)), runner.device)
+        for backend in ("layerwise", "func"):
+            fast = _timed(lambda: diagonal_fisher(model, batches, variant, backend=backend,
+                                                  generator=generator(0)), runner.device)
+            rows.append([variant, backend, f"{fast:.2f}", f"{naive:.2f}", f"{naive / fast:.1f}x"])
+    return (f"(c) diagonal Fisher on the same {samples} forget images, {model_name} (exact; naive = one backward "
+            "per sample and class)\n" + _table(rows, ["variant", "backend", "vectorised s", "naive s", "speed-up"]))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# (d) FLOP/s
+# --------------------------------------------------------------------------------------------------------------------
+def training_flops_per_sample(model: torch.nn.Module, shape: tuple[int, ...], device: torch.device) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+    x = torch.randn(8, *shape, device=device)
+    y = torch.zeros(8, dtype=torch.long, device=device)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / 8
+
+
+def peak_flops(device: torch.device, dtype: torch.dtype = torch.float32) -> tuple[float, str]:
+    """The best FLOP rate this device reaches on a large matrix product, and how it was found."""
+    n = 4096 if device.type == "cuda" else 2048
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    reps = 20 if device.type == "cuda" else 4
+    seconds = _timed(lambda: [a @ b for _ in range(reps)], device)
+    measured = 2 * n**3 * reps / seconds
+    how = f"measured: {n}x{n} {str(dtype).replace('torch.', '')} matmul, {torch.get_num_threads()} thread(s)"
+    if device.type == "cpu":
+        theory = _cpu_theoretical_peak()
+        if theory:
+            how += f"; theoretical {theory[0] / 1e9:,.0f} GFLOP/s ({theory[1]})"
+    return measured, how
+
+
+def _cpu_theoretical_peak() -> tuple[float, str] | None:
+    """cores × clock × FP32 FLOPs per cycle (2 FMA units × vector lanes × 2), from /proc/cpuinfo."""
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return None
+    flags = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    mhz = [float(ln.split(":")[1]) for ln in text.splitlines() if ln.startswith("cpu MHz")]
+    if not mhz:
+        return None
+    lanes = 16 if " avx512f" in flags else 8 if " avx2" in flags else 4
+    cores = torch.get_num_threads()
+    per_cycle = 2 * lanes * 2
+    return cores * mhz[0] * 1e6 * per_cycle, f"{cores} core(s) x {mhz[0]:.0f} MHz x {per_cycle} FP32 FLOP/cycle"
+
+
+def section_flops(runner: Runner, model_name: str, steps: int) -> str:
+    cell = resolve_cell("mnist", model_name, 2, 0, "original", Overrides())
+    model = runner.new_model(cell.setup, 0).train()
+    per_sample = training_flops_per_sample(model, (1, 32, 32), runner.device)
+    img_s = harness_img_s(runner, model_name, steps, 128)
+    peak, how = peak_flops(runner.device)
+    achieved = per_sample * img_s
+    return (f"(d) achieved training FLOP/s, {model_name} on MNIST 32x32 (fp32)\n" + _table(
+        [[f"{per_sample / 1e6:,.1f}", f"{img_s:,.0f}", f"{achieved / 1e9:,.1f}", f"{peak / 1e9:,.1f}",
+          f"{100 * achieved / peak:.0f}%"]],
+        ["MFLOP per training image", "img/s", "achieved GFLOP/s", "peak GFLOP/s", "of peak"]) + f"\npeak: {how}")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# (e) options
+# --------------------------------------------------------------------------------------------------------------------
+def section_options(runner: Runner, model_name: str, steps: int, per_class: int) -> str:
+    variants = [("fp32", {}), ("channels_last", {"channels_last": True}), ("bf16 autocast", {"precision": "bf16"}),
+                ("bf16 + channels_last", {"precision": "bf16", "channels_last": True}),
+                ("torch.compile", {"compile": True})]
+    rows = []
+    for label, opts in variants:
+        cell = resolve_cell("mnist", model_name, 2, 0, "original",
+                            Overrides(data={"train_per_class": per_class}, train={"epochs": 1, **opts}))
+        setup = cell.setup
+        runtime = runner.runtime(setup.train)
+        model = runner.new_model(setup, 0).train()
+        step_model = runtime.for_training(model)
+        data = runner.data(setup.data)
+        opt = make_optimizer(model.parameters(), "adam", 1e-3)
+        batches = list(data.sample_set("train").batches(128, shuffle=True, generator=generator(0)))
+        warm = _timed(lambda: train_steps(step_model, opt, batches[:2], cross_entropy(), runtime), runner.device)
+        seconds = _timed(lambda: train_steps(step_model, opt, batches[2:2 + steps], cross_entropy(), runtime),
+                         runner.device)
+        img_s = 128 * min(steps, len(batches) - 2) / seconds
+        fresh = runner.new_model(setup, 0)
+        fit(fresh, data.sample_set("train"), setup.train, runtime, generator(0))
+        acc = accuracy(predict(fresh, data.sample_set("test"), runtime), data.test.labels)
+        rows.append([label, f"{img_s:,.0f}", f"{warm:.1f}", f"{acc:.2f}"])
+    base = float(rows[0][1].replace(",", ""))
+    for row in rows:
+        row.insert(2, f"{float(row[1].replace(',', '')) / base:.2f}x")
+    return (f"(e) options, {model_name}: training img/s, and test accuracy after 1 epoch on {per_class} images per "
+            "class (same seed)\n" + _table(rows, ["option", "img/s", "vs fp32", "first 2 steps s", "test acc %"]))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python -m unlearnbench.perf", description=__doc__.split("\n\n")[0])
+    p.add_argument("--sections", default=",".join(SECTIONS), help=f"any of {', '.join(SECTIONS)}")
+    p.add_argument("--model", default="resnet34", help="the model of sections b-e (default resnet34)")
+    p.add_argument("--small-model", default="test_resnet", help="the small model of section a")
+    p.add_argument("--steps", type=int, default=30, help="timed training steps per measurement")
+    p.add_argument("--loader-workers", type=int, default=2, help="DataLoader workers of the plain loop")
+    p.add_argument("--forget-class", type=int, default=2)
+    p.add_argument("--fisher-samples", type=int, default=32)
+    p.add_argument("--train-per-class", type=int, default=0, help="section b on a subset (0: full MNIST)")
+    p.add_argument("--options-per-class", type=int, default=1000, help="training images per class in section e")
+    add_env_options(p)
+    return p
+
+
+@cli
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    if not sections or set(sections) - set(SECTIONS):
+        raise UsageError(f"--sections takes {', '.join(SECTIONS)}; got {args.sections!r}")
+    setup_logging(args.verbose, True)
+    runner = Runner(env_from_args(args))
+    runner.data(DataConfig("mnist"))  # missing data: one clear error before anything runs
+    print(f"unlearnbench perf — {platform.node()}, {describe_device(runner.device)}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} thread(s), OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'default')}\n",
+          flush=True)
+    started = time.perf_counter()
+    for section in sections:
+        t0 = time.perf_counter()
+        if section == "loader":
+            text = section_loader(runner, args.model, args.small_model, args.steps, args.loader_workers)
+        elif section == "methods":
+            text = section_methods(runner, args.model, args.forget_class,
+                                   DataConfig("mnist", train_per_class=args.train_per_class))
+        elif section == "fisher":
+            text = section_fisher(runner, args.model, args.fisher_samples)
+        elif section == "flops":
+            text = section_flops(runner, args.model, args.steps)
+        else:
+            text = section_options(runner, args.model, args.steps, args.options_per_class)
+        print(text + f"\n[{time.perf_counter() - t0:.0f} s]\n", flush=True)
+    print(f"total {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
