@@ -76,10 +76,16 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
     return df
 
 
+#: Methods that do nothing: an unlearning time or speed-up would be noise.
+NO_TIME = {"original"}
+
+
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Tidy summary: per data set / model / class / method, `<metric>_mean`, `_std` (n − 1), `_n`, and `n` seeds."""
     if df.empty:
         return pd.DataFrame(columns=KEYS + ["n"])
+    df = df.copy()
+    df.loc[df["method"].isin(NO_TIME), ["unlearn_seconds", "speedup"]] = float("nan")
     grouped = df.groupby(KEYS, sort=False)
     out = grouped.size().rename("n").to_frame()
     for m in METRICS:
@@ -155,7 +161,7 @@ def to_markdown(table: pd.DataFrame, note: str) -> str:
         return "_no results yet_\n"
     flat = _flat(table)
     flat.index.name = "data set / model / forget class"
-    return flat.to_markdown() + f"\n\n{note}\n"
+    return flat.to_markdown(disable_numparse=True) + f"\n\n{note}\n"
 
 
 def _tex(text: str) -> str:
@@ -237,7 +243,8 @@ def comparison_markdown(comp: pd.DataFrame) -> str:
                        method=comp["method"].map(lambda m: METHOD_NAMES.get(m, m)))
     view.columns = ["data set", "model", "class", "method", "n", "A_Df ours", "A_Df paper", "Δ A_Df",
                     "A_Dr ours", "A_Dr paper", "Δ A_Dr"]
-    return view.to_markdown(index=False) + "\n\nΔ = our mean − the paper's mean (percentage points).\n"
+    return view.to_markdown(index=False, disable_numparse=True) + \
+        "\n\nΔ = our mean − the paper's mean (percentage points).\n"
 
 
 def comparison_latex(comp: pd.DataFrame) -> str:
@@ -264,6 +271,7 @@ def plots(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     written: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
@@ -272,7 +280,7 @@ def plots(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
     for (dataset, model), part in summary.groupby(["dataset", "model"], sort=False):
         title = f"{DATASET_NAMES.get(dataset, dataset)}, {MODEL_NAMES.get(model, model)}"
         classes = sorted(part["forget_class"].unique())
-        fig, ax = plt.subplots(figsize=(6.4, 4.8))
+        fig, ax = plt.subplots(figsize=(7.6, 4.8))
         for method, rows in part.groupby("method", sort=False):
             for _, r in rows.iterrows():
                 ax.errorbar(r["acc_forget_mean"], r["acc_retain_mean"],
@@ -284,15 +292,18 @@ def plots(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
                    for m in sorted(part["method"].unique(), key=_method_rank)]
         handles += [plt.Line2D([], [], color="black", marker=markers[i % len(markers)], ls="", label=f"class {c}")
                     for i, c in enumerate(classes)]
-        ax.legend(handles=handles, fontsize=8, loc="lower left", ncol=2)
-        ax.set_xlabel("A_Df: accuracy on the forgotten class (%)  — lower is better")
-        ax.set_ylabel("A_Dr: accuracy on the other classes (%)  — higher is better")
+        ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        ax.set_xscale("symlog", linthresh=1.0)  # 0-2% and 98% both readable
+        ax.set_xlim(-0.1, 110)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel("A_Df: accuracy on the forgotten class (%, symlog) — lower is better")
+        ax.set_ylabel("A_Dr: accuracy on the other classes (%) — higher is better")
         ax.set_title(f"Forgetting vs. what is kept — {title}\n(mean ± std over seeds, one point per forget class)",
                      fontsize=10)
         ax.grid(alpha=0.3)
         written += _save(fig, out / f"tradeoff_{dataset}_{model}")
 
-        times = df[(df["dataset"] == dataset) & (df["model"] == model) & (df["method"] != "original")]
+        times = df[(df["dataset"] == dataset) & (df["model"] == model) & ~df["method"].isin(NO_TIME)]
         times = times.groupby("method")["unlearn_seconds"].agg(["mean", "std"]).dropna(subset=["mean"])
         times = times.loc[sorted(times.index, key=_method_rank)]
         if times.empty:
@@ -303,6 +314,8 @@ def plots(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
         ax.bar(labels, times["mean"], yerr=times["std"].fillna(0), capsize=3,
                color=[colours.get(m, "grey") for m in times.index])
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         if "retrain" in times.index:
             ax.axhline(times.loc["retrain", "mean"], color="black", ls="--", lw=1, label="retrain")
             ax.legend(fontsize=8)
@@ -413,7 +426,7 @@ def _metrics_markdown(summary: pd.DataFrame, note: str) -> str:
         for m in EXTRA:
             row[METRICS[m].label] = fmt(r[f"{m}_mean"], r[f"{m}_std"], int(r[f"{m}_n"]), METRICS[m].digits)
         rows.append(row)
-    return pd.DataFrame(rows).to_markdown(index=False) + f"\n\n{note}\n"
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + f"\n\n{note}\n"
 
 
 if __name__ == "__main__":
