@@ -119,25 +119,41 @@ def _sweep_process(grid: Path, results: Path, cache: Path) -> subprocess.Popen:
                             env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
 
 
+def _records(results: Path) -> int:
+    return len(list((results / "records").glob("*.json")))
+
+
+def _kill_when(proc: subprocess.Popen, ready, timeout: float = 300.0) -> None:
+    """SIGKILL the sweep the moment `ready()` holds: kill points chosen by progress, not by wall-clock guesses."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, f"the sweep ended before the kill: {proc.stderr.read()}"
+        assert time.monotonic() < deadline, "the sweep made no progress before the kill"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+
+
 def test_kill_9_at_several_points_loses_nothing(grid, tmp_path):
-    """Kill the sweep mid-run three times, rerun each time: the end state equals an uninterrupted run."""
+    """Kill the sweep three times (while the first original trains, just after a record lands, a few records
+    later), rerun each time: the end state equals an uninterrupted run."""
     reference = tmp_path / "reference"
     assert subprocess.run([sys.executable, "-m", "unlearnbench.sweep", *_args(grid, reference, tmp_path / "c0"),
                            "-q"], capture_output=True, timeout=600).returncode == 0
     results, cache = tmp_path / "r", tmp_path / "c"
-    progress = []
-    for delay in (7.0, 4.0, 5.0):  # the first kill usually lands while an original is training
+    started = time.monotonic()
+    proc = _sweep_process(grid, results, cache)
+    _kill_when(proc, lambda: time.monotonic() - started > 3.0)  # imports done, first original in training
+    progress = [_records(results) if (results / "records").exists() else 0]
+    for more in (1, 3):
         proc = _sweep_process(grid, results, cache)
-        time.sleep(delay)
-        assert proc.poll() is None, f"the sweep ended before the kill: {proc.stderr.read()}"
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait() == -signal.SIGKILL
-        progress.append(len(_summary(results)) if (results / "records").exists() else 0)
+        target = progress[-1] + more
+        _kill_when(proc, lambda: (results / "records").exists() and _records(results) >= target)
+        progress.append(_records(results))
+    assert all(0 < p < N_CELLS for p in progress[1:]), f"a kill missed the middle of the sweep: {progress}"
     final = subprocess.run([sys.executable, "-m", "unlearnbench.sweep", *_args(grid, results, cache), "-q"],
                            capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr
-    assert progress[-1] < N_CELLS, "the kills came too late to test anything"
-    assert any(0 < p < N_CELLS for p in progress), f"no kill landed mid-sweep: {progress}"
     assert _summary(results) == _summary(reference)  # same cells, same numbers: nothing lost, nothing duplicated
 
 

@@ -13,11 +13,13 @@ options  channels_last, bf16 autocast and torch.compile: training img/s, and tes
 """
 from __future__ import annotations
 
+import argparse
 import copy
 import os
 import platform
 import sys
 import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
@@ -26,7 +28,7 @@ import torch.nn.functional as F
 from .config import DataConfig, ModelConfig
 from .errors import ArgumentParser, UsageError, cli
 from .method import list_methods
-from .plan import Overrides, resolve_cell
+from .plan import SWEEP_KEYS, Overrides, overrides_from_mapping, read_toml, resolve_cell
 from .run import add_env_options, env_from_args, setup_logging
 from .runner import Runner
 from .runtime import describe_device, deterministic, generator
@@ -111,8 +113,7 @@ def section_loader(runner: Runner, model: str, small: str, steps: int, workers: 
 # --------------------------------------------------------------------------------------------------------------------
 # (b) methods against retrain
 # --------------------------------------------------------------------------------------------------------------------
-def section_methods(runner: Runner, model: str, forget_class: int, data: DataConfig) -> str:
-    ov = Overrides(data={k: v for k, v in vars(data).items() if k != "name"})
+def section_methods(runner: Runner, model: str, forget_class: int, ov: Overrides) -> str:
     rows, times = [], {}
     for method in [m for m in list_methods() if m != "original"]:
         cell = resolve_cell("mnist", model, forget_class, 0, method, ov)
@@ -131,8 +132,10 @@ def section_methods(runner: Runner, model: str, forget_class: int, data: DataCon
                      f"{trackers['forget'].distinct}/{trackers['retain'].distinct}"])
     for row in rows:
         row[2] = f"{times['retrain'] / times[row[0]]:.1f}x"
-    return (f"(b) unlearning time against retraining, MNIST, {model}, forget class {forget_class}, seed 0 "
-            f"(θ* from the cache; every method timed alone, retrain trained afresh)\n"
+    data = runner.data(resolve_cell("mnist", model, forget_class, 0, "retrain", ov).setup.data)
+    return (f"(b) unlearning time against retraining, MNIST ({len(data.train.labels):,} training images), {model}, "
+            f"forget class {forget_class}, seed 0 (θ* from the cache; every method timed alone, retrain trained "
+            f"afresh)\n"
             + _table(rows, ["method", "seconds", "speed-up vs retrain", "A_Df", "A_Dr", "forget/retain seen"]))
 
 
@@ -261,9 +264,17 @@ def parser() -> ArgumentParser:
     p.add_argument("--forget-class", type=int, default=2)
     p.add_argument("--fisher-samples", type=int, default=32)
     p.add_argument("--train-per-class", type=int, default=0, help="section b on a subset (0: full MNIST)")
+    p.add_argument("--config", type=Path, help="section b: data and method settings from a run or sweep file (e.g. "
+                   "benchmarks/mnist_cpu.toml, whose θ* the sweep has cached); --train-per-class wins")
     p.add_argument("--options-per-class", type=int, default=1000, help="training images per class in section e")
     add_env_options(p)
     return p
+
+
+def _method_overrides(args: argparse.Namespace) -> Overrides:
+    ov = (overrides_from_mapping(read_toml(args.config), str(args.config), extra_keys=SWEEP_KEYS)
+          if args.config else Overrides())
+    return ov.merged(Overrides(data={"train_per_class": args.train_per_class})) if args.train_per_class else ov
 
 
 @cli
@@ -284,8 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if section == "loader":
             text = section_loader(runner, args.model, args.small_model, args.steps, args.loader_workers)
         elif section == "methods":
-            text = section_methods(runner, args.model, args.forget_class,
-                                   DataConfig("mnist", train_per_class=args.train_per_class))
+            text = section_methods(runner, args.model, args.forget_class, _method_overrides(args))
         elif section == "fisher":
             text = section_fisher(runner, args.model, args.fisher_samples)
         elif section == "flops":

@@ -142,13 +142,17 @@ class Plan:
 
 
 def make_plan(sweep: Sweep, store: RecordStore, cache: CheckpointCache, runner: Runner) -> Plan:
-    """Originals first, then retrain (the oracle every other cell of its class is measured against), then the rest;
-    cells already recorded are not jobs at all."""
-    setups = sweep.setups
+    """Setup by setup (data set, model, seed): its original, then its retrain cells (the oracle every other cell of
+    that class is measured against), then its other cells. Completing one seed before the next means that a sweep
+    stopped early leaves whole tables for the seeds it did, not scattered cells. Recorded cells are not jobs."""
     todo = [c for c in sweep.cells if not store.has(c.key)]
-    first = [c for c in todo if get_method(c.method).cached]
-    jobs = [Job("original", s) for s in setups if not cache.contains(s.key)]
-    jobs += [Job("cell", c.setup, c) for c in first] + [Job("cell", c.setup, c) for c in todo if c not in first]
+    jobs: list[Job] = []
+    for s in sweep.setups:
+        mine = [c for c in todo if c.setup.key == s.key]
+        first = [c for c in mine if get_method(c.method).cached]
+        jobs += [Job("original", s)] if not cache.contains(s.key) else []
+        jobs += [Job("cell", s, c) for c in first] + [Job("cell", s, c) for c in mine if c not in first]
+    setups = sweep.setups
     oracles = [c for c in sweep.cells if get_method(c.method).cached]
     return Plan(jobs, len(setups), sum(cache.contains(s.key) for s in setups), len(sweep.cells),
                 len(sweep.cells) - len(todo), len(oracles),
