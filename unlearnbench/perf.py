@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from .config import DataConfig, ModelConfig
 from .errors import ArgumentParser, UsageError, cli
 from .method import list_methods
-from .plan import SWEEP_KEYS, Overrides, overrides_from_mapping, read_toml, resolve_cell
+from .plan import Overrides, overrides_from_file, resolve_cell
 from .run import add_env_options, env_from_args, setup_logging
 from .runner import Runner
 from .runtime import describe_device, deterministic, generator
@@ -132,7 +132,7 @@ def section_methods(runner: Runner, model: str, forget_class: int, ov: Overrides
                      f"{trackers['forget'].distinct}/{trackers['retain'].distinct}"])
     for row in rows:
         row[2] = f"{times['retrain'] / times[row[0]]:.1f}x"
-    data = runner.data(resolve_cell("mnist", model, forget_class, 0, "retrain", ov).setup.data)
+    data = runner.data(cell.setup.data)  # the same data for every method
     return (f"(b) unlearning time against retraining, MNIST ({len(data.train.labels):,} training images), {model}, "
             f"forget class {forget_class}, seed 0 (θ* from the cache; every method timed alone, retrain trained "
             f"afresh)\n"
@@ -272,8 +272,7 @@ def parser() -> ArgumentParser:
 
 
 def _method_overrides(args: argparse.Namespace) -> Overrides:
-    ov = (overrides_from_mapping(read_toml(args.config), str(args.config), extra_keys=SWEEP_KEYS)
-          if args.config else Overrides())
+    ov = overrides_from_file(args.config)
     return ov.merged(Overrides(data={"train_per_class": args.train_per_class})) if args.train_per_class else ov
 
 

@@ -87,6 +87,13 @@ def overrides_from_mapping(doc: Mapping[str, Any], where: str, extra_keys: tuple
                      methods, per_class)
 
 
+def overrides_from_file(path: Path | None) -> Overrides:
+    """A run or sweep file's shared tables (a sweep's grid keys are allowed and ignored); no file: no overrides."""
+    if path is None:
+        return Overrides()
+    return overrides_from_mapping(read_toml(path), str(path), extra_keys=SWEEP_KEYS)
+
+
 def resolve_setup(dataset: str, model: str, seed: int, ov: Overrides) -> Setup:
     spec = get_dataset_spec(dataset)
     data = build(DataConfig, {**ov.data, "name": dataset}, where="data")

@@ -16,7 +16,7 @@ from .data import list_datasets
 from .errors import ArgumentParser, cli
 from .method import get_method, list_methods
 from .models import list_models
-from .plan import SWEEP_KEYS, Overrides, overrides_from_mapping, read_toml, resolve_cell
+from .plan import Overrides, overrides_from_file, resolve_cell
 from .records import append_jsonl
 from .runner import Env, Runner
 from .runtime import default_cache_dir, default_data_root
@@ -92,8 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser().error(f"missing {', '.join(missing)}")
     setup_logging(args.verbose, args.quiet)
     # a sweep file works too: its shared tables apply, its grid is ignored (so any of its cells can be rerun alone)
-    overrides = (overrides_from_mapping(read_toml(args.config), str(args.config), extra_keys=SWEEP_KEYS)
-                 if args.config else Overrides())
+    overrides = overrides_from_file(args.config)
     model_opts: dict[str, object] = {}
     if args.pretrained or args.pretrained_file:
         model_opts = {"pretrained": True, **({"pretrained_file": args.pretrained_file} if args.pretrained_file

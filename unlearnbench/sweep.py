@@ -145,14 +145,16 @@ def make_plan(sweep: Sweep, store: RecordStore, cache: CheckpointCache, runner: 
     """Setup by setup (data set, model, seed): its original, then its retrain cells (the oracle every other cell of
     that class is measured against), then its other cells. Completing one seed before the next means that a sweep
     stopped early leaves whole tables for the seeds it did, not scattered cells. Recorded cells are not jobs."""
-    todo = [c for c in sweep.cells if not store.has(c.key)]
-    jobs: list[Job] = []
-    for s in sweep.setups:
-        mine = [c for c in todo if c.setup.key == s.key]
-        first = [c for c in mine if get_method(c.method).cached]
-        jobs += [Job("original", s)] if not cache.contains(s.key) else []
-        jobs += [Job("cell", s, c) for c in first] + [Job("cell", s, c) for c in mine if c not in first]
     setups = sweep.setups
+    todo = [c for c in sweep.cells if not store.has(c.key)]
+    by_setup: dict[str, list[Cell]] = {s.key: [] for s in setups}
+    for c in todo:
+        by_setup[c.setup.key].append(c)
+    jobs: list[Job] = []
+    for s in setups:
+        jobs += [Job("original", s)] if not cache.contains(s.key) else []
+        oracles_first = sorted(by_setup[s.key], key=lambda c: not get_method(c.method).cached)  # stable
+        jobs += [Job("cell", s, c) for c in oracles_first]
     oracles = [c for c in sweep.cells if get_method(c.method).cached]
     return Plan(jobs, len(setups), sum(cache.contains(s.key) for s in setups), len(sweep.cells),
                 len(sweep.cells) - len(todo), len(oracles),
