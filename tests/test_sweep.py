@@ -89,6 +89,29 @@ def test_config_errors_are_reported_before_any_work(edit, message, grid, tmp_pat
     assert not (tmp_path / "r").exists() and not list((tmp_path / "c").glob("*.pt"))
 
 
+def test_only_runs_a_share_whose_records_count_for_the_whole_grid(grid, tmp_path, capsys):
+    r, c = tmp_path / "r", tmp_path / "c"
+    assert main(_args(grid, r, c, "--dry-run", "--only", "seed=1", "--only", "forget-class=2,7")) == 0
+    out = capsys.readouterr().out
+    assert "8 cells" in out and "original models : 1 (0 cached" in out and "retrained oracles: 2 (0 cached)" in out
+    assert main(_args(grid, r, c, "--only", "seed=0", "--only", "forget_class=1", "--only", "method=original")) == 0
+    assert len(_summary(r)) == 1
+    capsys.readouterr()
+    assert main(_args(grid, r, c, "--dry-run")) == 0  # the whole grid: that record and θ* are already there
+    out = capsys.readouterr().out
+    assert "24 cells" in out and "(1 recorded, 23 to run)" in out and "original models : 2 (1 cached" in out
+
+
+@pytest.mark.parametrize("only, message", [("colour=red", "--only colour: select on one of"),
+                                           ("method=pbu,nope", None), ("seed=5", "no cell of 'tiny' matches")])
+def test_only_rejects_unknown_keys_and_empty_selections(only, message, grid, tmp_path, capsys):
+    rc = main(_args(grid, tmp_path / "r", tmp_path / "c", "--dry-run", "--only", only))
+    if message is None:  # an unknown value among known ones selects what exists
+        assert rc == 0 and "6 cells" in capsys.readouterr().out
+    else:
+        assert rc == 2 and message in capsys.readouterr().err
+
+
 def test_missing_data_is_reported_before_any_work(grid, tmp_path, capsys, monkeypatch):
     args = _args(grid, tmp_path / "r", tmp_path / "c") + ["--data-root", str(tmp_path / "nodata")]
     assert main(args) == 2

@@ -14,7 +14,7 @@ Everything is checked here, before any work: unknown tables or keys, wrong types
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -147,6 +147,28 @@ def _list_of(value: Any, kind: type, where: str) -> list[Any]:
                                                           for v in value):
         raise UsageError(f"{where} must be a non-empty list of {kind.__name__}s")
     return value
+
+
+#: What `--only` can select on, and how to read each from a cell.
+SELECTORS = {"dataset": lambda c: c.setup.data.name, "model": lambda c: c.setup.model.name,
+             "forget_class": lambda c: str(c.forget_class), "seed": lambda c: str(c.setup.seed),
+             "method": lambda c: c.method}
+
+
+def select_cells(sweep: Sweep, selections: Mapping[str, str]) -> Sweep:
+    """The sweep cut to the cells matching every `key=v1,v2` selection (e.g. a GPU budget's share of a grid).
+
+    The cells keep their config hashes, so records written by a selected run count for the whole grid later."""
+    cells = sweep.cells
+    for key, values in selections.items():
+        if key not in SELECTORS:
+            raise UsageError(f"--only {key}: select on one of {', '.join(SELECTORS)}")
+        wanted = {v.strip() for v in values.split(",") if v.strip()}
+        cells = tuple(c for c in cells if SELECTORS[key](c) in wanted)
+    if not cells:
+        raise UsageError(f"--only {', '.join(f'{k}={v}' for k, v in selections.items())}: no cell of "
+                         f"{sweep.name!r} matches")
+    return replace(sweep, cells=cells)
 
 
 def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:

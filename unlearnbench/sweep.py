@@ -27,7 +27,7 @@ from .cache import CheckpointCache, atomic_write_json
 from .config import Cell, Setup, parse_assignments
 from .errors import ArgumentParser, UsageError, cli
 from .method import Sizes, get_method
-from .plan import Overrides, Sweep, load_sweep
+from .plan import Overrides, Sweep, load_sweep, select_cells
 from .run import add_env_options, env_from_args, setup_logging
 from .runner import Env, Runner
 from .store import RecordStore
@@ -267,6 +267,9 @@ def parser() -> ArgumentParser:
     p.add_argument("--no-estimate", action="store_true", help="skip the cost estimate (it times a few steps)")
     p.add_argument("--set", action="append", metavar="TABLE.KEY=VALUE", default=[],
                    help="override the file, e.g. train.epochs=1 or method.pbu.fisher=mc")
+    p.add_argument("--only", action="append", metavar="KEY=V1,V2", default=[],
+                   help="run only the cells with these values: dataset, model, forget_class, seed, method "
+                        "(e.g. --only model=resnet34 --only seed=0); records count for the whole grid later")
     add_env_options(p)
     return p
 
@@ -296,7 +299,8 @@ def _check_data(sweep: Sweep, runner: Runner) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(args.verbose, args.quiet or not args.verbose)
-    sweep = load_sweep(args.config, _overrides(args.set))
+    sweep = select_cells(load_sweep(args.config, _overrides(args.set)),
+                         parse_assignments(args.only, "--only"))
     if args.jobs < 0 or (args.scheduler and args.backend != "dask"):
         raise UsageError("--jobs must be >= 0, and --scheduler goes with --backend dask")
     env = env_from_args(args)
