@@ -100,6 +100,10 @@ def test_only_runs_a_share_whose_records_count_for_the_whole_grid(grid, tmp_path
     assert main(_args(grid, r, c, "--dry-run")) == 0  # the whole grid: that record and θ* are already there
     out = capsys.readouterr().out
     assert "24 cells" in out and "(1 recorded, 23 to run)" in out and "original models : 2 (1 cached" in out
+    # the records moved to a machine with an empty cache: a θ* whose cells are all recorded is not trained again
+    assert main(_args(grid, r, tmp_path / "empty", "--dry-run", "--only", "seed=0", "--only", "forget_class=1",
+                      "--only", "method=original")) == 0
+    assert "jobs             : 0" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("only, message", [("colour=red", "--only colour: select on one of"),

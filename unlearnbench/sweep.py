@@ -144,7 +144,8 @@ class Plan:
 def make_plan(sweep: Sweep, store: RecordStore, cache: CheckpointCache, runner: Runner) -> Plan:
     """Setup by setup (data set, model, seed): its original, then its retrain cells (the oracle every other cell of
     that class is measured against), then its other cells. Completing one seed before the next means that a sweep
-    stopped early leaves whole tables for the seeds it did, not scattered cells. Recorded cells are not jobs."""
+    stopped early leaves whole tables for the seeds it did, not scattered cells. Recorded cells are not jobs, and an
+    original whose cells are all recorded is not trained (results moved to a machine with an empty cache)."""
     setups = sweep.setups
     todo = [c for c in sweep.cells if not store.has(c.key)]
     by_setup: dict[str, list[Cell]] = {s.key: [] for s in setups}
@@ -152,7 +153,7 @@ def make_plan(sweep: Sweep, store: RecordStore, cache: CheckpointCache, runner: 
         by_setup[c.setup.key].append(c)
     jobs: list[Job] = []
     for s in setups:
-        jobs += [Job("original", s)] if not cache.contains(s.key) else []
+        jobs += [Job("original", s)] if by_setup[s.key] and not cache.contains(s.key) else []
         oracles_first = sorted(by_setup[s.key], key=lambda c: not get_method(c.method).cached)  # stable
         jobs += [Job("cell", s, c) for c in oracles_first]
     oracles = [c for c in sweep.cells if get_method(c.method).cached]
