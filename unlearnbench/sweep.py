@@ -140,6 +140,11 @@ class Plan:
     oracles_cached: int
     estimate_s: float | None = None
 
+    @property
+    def originals_to_train(self) -> int:
+        """Not `originals - originals_cached`: an original whose cells are all recorded is not trained."""
+        return sum(j.kind == "original" for j in self.jobs)
+
 
 def make_plan(sweep: Sweep, store: RecordStore, cache: CheckpointCache, runner: Runner) -> Plan:
     """Setup by setup (data set, model, seed): its original, then its retrain cells (the oracle every other cell of
@@ -216,7 +221,7 @@ def describe(sweep: Sweep, plan: Plan, results: Path, device: torch.device) -> s
              f"; {', '.join(models)}; {len({c.setup.seed for c in sweep.cells})} seed(s); "
              f"{len({c.method for c in sweep.cells})} methods)",
              f"  original models : {plan.originals} ({plan.originals_cached} cached, "
-             f"{plan.originals - plan.originals_cached} to train)",
+             f"{plan.originals_to_train} to train)",
              f"  retrained oracles: {plan.oracles} ({plan.oracles_cached} cached)",
              f"  unlearning cells : {plan.cells} ({plan.cells_done} recorded, {plan.cells - plan.cells_done} to run)",
              f"  jobs             : {len(plan.jobs)}",
