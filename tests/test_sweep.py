@@ -94,12 +94,22 @@ def test_only_runs_a_share_whose_records_count_for_the_whole_grid(grid, tmp_path
     assert main(_args(grid, r, c, "--dry-run", "--only", "seed=1", "--only", "forget-class=2,7")) == 0
     out = capsys.readouterr().out
     assert "8 cells" in out and "original models : 1 (0 cached" in out and "retrained oracles: 2 (0 cached)" in out
+    # a share without retrain cells still trains the oracles its cells are measured against: the plan says so
+    assert main(_args(grid, r, c, "--dry-run", "--only", "seed=1", "--only", "method=pbu")) == 0
+    assert "retrained oracles: 3 (0 cached)" in capsys.readouterr().out
+    assert main(_args(grid, r, c, "--dry-run", "--only", "seed=1", "--only", "method=pbu", "--set",
+                      "eval.oracle=false")) == 0
+    assert "retrained oracles: 0 (0 cached)" in capsys.readouterr().out
     assert main(_args(grid, r, c, "--only", "seed=0", "--only", "forget_class=1", "--only", "method=original")) == 0
     assert len(_summary(r)) == 1
+    # a second share: a key given twice selects both values, and cells.json keeps the first share's cell too
+    assert main(_args(grid, r, c, "--only", "seed=0", "--only", "forget_class=2", "--only", "method=original",
+                      "--only", "method=retrain")) == 0
+    assert len(_summary(r)) == 3 and len(json.loads((r / "cells.json").read_text())) == 3
     capsys.readouterr()
     assert main(_args(grid, r, c, "--dry-run")) == 0  # the whole grid: that record and θ* are already there
     out = capsys.readouterr().out
-    assert "24 cells" in out and "(1 recorded, 23 to run)" in out and "original models : 2 (1 cached" in out
+    assert "24 cells" in out and "(3 recorded, 21 to run)" in out and "original models : 2 (1 cached" in out
     # the records moved to a machine with an empty cache: a θ* whose cells are all recorded is not trained again
     assert main(_args(grid, r, tmp_path / "empty", "--dry-run", "--only", "seed=0", "--only", "forget_class=1",
                       "--only", "method=original")) == 0
@@ -226,3 +236,21 @@ def test_sweep_on_a_real_dask_cluster(grid, tmp_path, data_root):
     records = RecordStore(tmp_path / "r").records()
     assert len(records) == 2 * 4 and {r["seed"] for r in records} == {0, 1}
     assert len(workers) == 2
+
+
+def test_estimate_counts_the_oracles_that_a_share_without_retrain_cells_trains(grid, tmp_path, data_root,
+                                                                                  monkeypatch):
+    """Hand count with a fixed 1 ms per training sample: the tiny grid's seed 1 has 3 classes of 30 training images
+    each (270 retain images per class), and each oracle is 1 epoch over them."""
+    from unlearnbench import sweep as sweep_mod
+    from unlearnbench.plan import Overrides, load_sweep, select_cells
+    from unlearnbench.runner import Env
+    monkeypatch.setattr(sweep_mod, "_sample_seconds", lambda runner, setup: 1e-3)
+    runner = sweep_mod._runner(Env(data_root, tmp_path / "c", device="cpu", download=False))
+
+    def cost(extra: Overrides) -> float:
+        share = select_cells(load_sweep(grid, extra), {"seed": "1", "method": "pbu"})
+        return sweep_mod.estimate(sweep_mod.make_plan(share, RecordStore(tmp_path / "r"), runner.cache, runner),
+                                  runner)
+
+    assert cost(Overrides()) - cost(Overrides(eval={"oracle": False})) == pytest.approx(3 * 270 * 1e-3)

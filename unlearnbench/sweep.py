@@ -11,6 +11,7 @@ results store and is never run again: rerunning a sweep resumes it, and a finish
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -27,7 +28,7 @@ from .cache import CheckpointCache, atomic_write_json
 from .config import Cell, Setup, parse_assignments
 from .errors import ArgumentParser, UsageError, cli
 from .method import Sizes, get_method
-from .plan import Overrides, Sweep, load_sweep, select_cells
+from .plan import ORACLE, Overrides, Sweep, load_sweep, select_cells
 from .run import add_env_options, env_from_args, setup_logging
 from .runner import Env, Runner
 from .store import RecordStore
@@ -161,10 +162,18 @@ def make_plan(sweep: Sweep, store: RecordStore, cache: CheckpointCache, runner: 
         jobs += [Job("original", s)] if by_setup[s.key] and not cache.contains(s.key) else []
         oracles_first = sorted(by_setup[s.key], key=lambda c: not get_method(c.method).cached)  # stable
         jobs += [Job("cell", s, c) for c in oracles_first]
-    oracles = [c for c in sweep.cells if get_method(c.method).cached]
+    oracles = {k for k in (_oracle_key(runner, c) for c in sweep.cells) if k}
     return Plan(jobs, len(setups), sum(cache.contains(s.key) for s in setups), len(sweep.cells),
-                len(sweep.cells) - len(todo), len(oracles),
-                sum(cache.contains(runner.method_key(c)) for c in oracles))
+                len(sweep.cells) - len(todo), len(oracles), sum(cache.contains(k) for k in oracles))
+
+
+def _oracle_key(runner: Runner, cell: Cell) -> str | None:
+    """The cached oracle this cell trains or loads: a retrain cell's own model, or, for any other cell measured
+    against the oracle (`eval.oracle`), the retrain of its class, which a share of a grid without its retrain cells
+    (`--only method=pbu`) still trains."""
+    if get_method(cell.method).cached:
+        return runner.method_key(cell)
+    return runner.method_key(replace(cell, method=ORACLE, hparams=cell.oracle)) if cell.eval.oracle else None
 
 
 def _sample_seconds(runner: Runner, setup: Setup, steps: int = 3) -> float:
@@ -187,6 +196,7 @@ def _sample_seconds(runner: Runner, setup: Setup, steps: int = 3) -> float:
 def estimate(plan: Plan, runner: Runner) -> float:
     """Rough seconds for the plan's jobs on this device: each job's sample-steps × measured seconds per sample."""
     rate: dict[tuple[Any, ...], float] = {}
+    oracles: set[str] = set()
     total = 0.0
     for job in plan.jobs:
         s = job.setup
@@ -203,7 +213,13 @@ def estimate(plan: Plan, runner: Runner) -> float:
         n_forget = int((data.train.labels == cell.forget_class).sum())
         sizes = Sizes(n_forget, n_train - n_forget, data.spec.num_classes, s.train)
         evaluation = (n_test + n_forget + min(cell.eval.mia_members or n_train, n_train)) / 3  # forward ≈ 1/3
-        total += rate[k] * (get_method(cell.method).cost(cell.hparams, sizes) + evaluation)
+        oracle = _oracle_key(runner, cell)
+        if oracle and oracle not in oracles and not runner.cache.contains(oracle):  # trained by this job
+            oracles.add(oracle)
+            total += rate[k] * get_method(ORACLE).cost(cell.oracle, sizes)
+        if not get_method(cell.method).cached:  # a cached method's cost is its oracle's, counted above
+            total += rate[k] * get_method(cell.method).cost(cell.hparams, sizes)
+        total += rate[k] * evaluation
     return total
 
 
@@ -301,12 +317,31 @@ def _check_data(sweep: Sweep, runner: Runner) -> None:
         runner.data(cfg)
 
 
+def _selections(items: Sequence[str] | None) -> dict[str, str]:
+    """`--only` values; a key given twice selects both (`--only seed=0 --only seed=1` is `--only seed=0,1`)."""
+    out: dict[str, str] = {}
+    for item in items or ():
+        for key, values in parse_assignments([item], "--only").items():
+            out[key] = f"{out[key]},{values}" if key in out else values
+    return out
+
+
+def _record_cells(path: Path, cells: Sequence[Cell]) -> None:
+    """Every resolved cell config ever planned into this results directory: runs of shares of a grid (`--only`)
+    add to it instead of replacing the earlier shares' cells."""
+    try:
+        known = {c["config_hash"]: c for c in json.loads(path.read_text())}
+    except (OSError, ValueError, TypeError, KeyError):  # none yet, or unreadable: it is rebuilt from this run
+        known = {}
+    known.update({c.key: c.to_dict() | {"config_hash": c.key} for c in cells})
+    atomic_write_json(path, list(known.values()))
+
+
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(args.verbose, args.quiet or not args.verbose)
-    sweep = select_cells(load_sweep(args.config, _overrides(args.set)),
-                         parse_assignments(args.only, "--only"))
+    sweep = select_cells(load_sweep(args.config, _overrides(args.set)), _selections(args.only))
     if args.jobs < 0 or (args.scheduler and args.backend != "dask"):
         raise UsageError("--jobs must be >= 0, and --scheduler goes with --backend dask")
     env = env_from_args(args)
@@ -323,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     store.create()
     (results / "sweep.toml").write_text(sweep.text)
-    atomic_write_json(results / "cells.json", [c.to_dict() | {"config_hash": c.key} for c in sweep.cells])
+    _record_cells(results / "cells.json", sweep.cells)
     return _execute(plan, env, results, n_jobs, args.backend, args.scheduler, args.quiet)
 
 
