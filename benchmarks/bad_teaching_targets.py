@@ -1,0 +1,63 @@
+"""What Bad Teaching distils toward on the forget class, and what its student ends up predicting.
+
+    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --forget-class 2 --seed 1
+
+For one Bad Teaching cell of a sweep file (θ* from the checkpoint cache, trained if missing) it prints, on the forget
+class's test images, for the incompetent teacher (the random network the student imitates on forget samples), θ* and
+the unlearned student: A_Df, mean top probability, mean probability of the forget class, entropy, and where the argmax
+lands. It exists to explain a number, not to produce one: a random network's softmax is close to uniform, so the
+objective's optimum on forget images is "no preference", under which the forget class keeps whatever share of the
+argmax the residual leaves it (see the README's results section).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import torch
+
+from unlearnbench.plan import load_sweep, select_cells
+from unlearnbench.run import add_env_options, env_from_args
+from unlearnbench.runtime import generator
+from unlearnbench.sweep import _runner
+from unlearnbench.train import predict
+
+
+def describe(name: str, logits: torch.Tensor, forget_class: int) -> str:
+    p = logits.float().softmax(1)
+    top = p.argmax(1)
+    entropy = float(-(p * p.clamp_min(1e-12).log()).sum(1).mean())
+    return (f"{name:11s} A_Df {100 * float((top == forget_class).float().mean()):6.2f}  "
+            f"mean max p {float(p.max(1).values.mean()):.3f}  mean p(class {forget_class}) "
+            f"{float(p[:, forget_class].mean()):.3f}  entropy {entropy:.3f} nats (uniform {math.log(p.shape[1]):.3f})  "
+            f"argmax counts {torch.bincount(top, minlength=p.shape[1]).tolist()}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("config")
+    ap.add_argument("--forget-class", type=int, required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    add_env_options(ap)
+    args = ap.parse_args()
+    sweep = select_cells(load_sweep(Path(args.config)), {"method": "bad_teaching", "seed": str(args.seed),
+                                                          "forget_class": str(args.forget_class)})
+    cell = sweep.cells[0]
+    runner = _runner(env_from_args(args))
+    data = runner.data(cell.setup.data)
+    forget_test = data.test.labels == cell.forget_class
+    runtime, batch = runner.runtime(cell.setup.train), cell.eval.batch_size
+    task, _ = runner.task(cell)
+    # the same draw as methods/bad_teaching.py makes for its incompetent teacher
+    incompetent = task.new_model(int(torch.randint(2**31, (1,), generator=generator(args.seed, 61)))).eval()
+    original, _, _ = runner.original(cell.setup)
+    student, facts = runner.unlearn(cell)
+    for name, model in (("random net", incompetent), ("θ*", original), ("student", student)):
+        print(describe(name, predict(model, data.sample_set("test"), runtime, batch)[forget_test], cell.forget_class))
+    print(f"unlearning {facts['unlearn_seconds']:.1f} s; forget/retain samples seen "
+          f"{facts['forget_samples_seen']}/{facts['retain_samples_seen']}")
+
+
+if __name__ == "__main__":
+    main()
