@@ -42,3 +42,19 @@ def test_perf_prints_the_four_comparisons(tmp_path, data_root, capsys):
 def test_perf_rejects_unknown_sections(capsys):
     assert main(["--sections", "loader,warp"]) == 2
     assert "--sections takes" in capsys.readouterr().err
+
+
+def test_perf_options_section_compares_each_variant_with_fp32(tmp_path, data_root, capsys):
+    assert main(["--sections", "options", "--model", "test_resnet", "--steps", "2", "--options-per-class", "10",
+                 "--variants", "channels_last", "--data-root", str(data_root), "--cache-dir", str(tmp_path / "c"),
+                 "--no-download"]) == 0
+    captured = capsys.readouterr()
+    rows = dict(re.findall(r"\|\s*(fp32|channels_last)\s*\|\s*[\d,]+\s*\|\s*([\d.]+)x", captured.out))
+    assert set(rows) == {"fp32", "channels_last"} and float(rows["fp32"]) == 1.0
+    assert "(e) channels_last:" in captured.err  # progress per variant, before the table
+    assert "bf16" not in captured.out and "compile" not in captured.out
+
+
+def test_perf_rejects_unknown_variants(capsys):
+    assert main(["--sections", "options", "--variants", "fp32,fp8"]) == 2
+    assert "--variants takes" in capsys.readouterr().err
