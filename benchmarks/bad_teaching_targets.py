@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
+from methods.bad_teaching import incompetent_teacher
 from unlearnbench.plan import load_sweep, select_cells
 from unlearnbench.run import add_env_options, env_from_args
-from unlearnbench.runtime import generator
 from unlearnbench.sweep import _runner
 from unlearnbench.train import predict
 
@@ -49,8 +49,7 @@ def main() -> None:
     forget_test = data.test.labels == cell.forget_class
     runtime, batch = runner.runtime(cell.setup.train), cell.eval.batch_size
     task, _ = runner.task(cell)
-    # the same draw as methods/bad_teaching.py makes for its incompetent teacher
-    incompetent = task.new_model(int(torch.randint(2**31, (1,), generator=generator(args.seed, 61)))).eval()
+    incompetent = incompetent_teacher(task, args.seed)
     original, _, _ = runner.original(cell.setup)
     student, facts = runner.unlearn(cell)
     for name, model in (("random net", incompetent), ("θ*", original), ("student", student)):

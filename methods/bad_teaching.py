@@ -52,12 +52,17 @@ def bad_teacher_loss(competent: nn.Module, incompetent: nn.Module, hp: BadTeachi
     return loss
 
 
+def incompetent_teacher(task: UnlearnTask, seed: int) -> nn.Module:
+    """The randomly initialised network the student imitates on forget samples (a fixed draw per seed)."""
+    return task.new_model(int(torch.randint(2**31, (1,), generator=generator(seed, 61)))).eval()
+
+
 @register_method("bad_teaching", hparams=BadTeachingHP, needs=("forget", "retain"),
                  cost=lambda hp, n: (n.forget + hp.retain_fraction * n.retain) * hp.epochs * 5 / 3)  # + 2 teachers
 def bad_teaching(model: nn.Module, task: UnlearnTask, hp: BadTeachingHP, seed: int) -> nn.Module:
     """Distil from θ* on retain data and from a random network on forget data."""
     competent = copy.deepcopy(model).eval()
-    incompetent = task.new_model(int(torch.randint(2**31, (1,), generator=generator(seed, 61)))).eval()
+    incompetent = incompetent_teacher(task, seed)
     data = task.forget + task.retain.random_subset(hp.retain_fraction, generator(seed, 62))
     recipe = TrainRecipe(optimizer="adam", lr=hp.lr, epochs=hp.epochs, batch_size=hp.batch_size,
                          precision=task.recipe.precision, channels_last=task.recipe.channels_last)

@@ -233,7 +233,7 @@ VARIANTS = {"fp32": ("fp32", {}), "channels_last": ("channels_last", {"channels_
 def section_options(runner: Runner, model_name: str, steps: int, per_class: int,
                     names: Sequence[str] = tuple(VARIANTS)) -> str:
     rows = []
-    for label, opts in [VARIANTS[n] for n in ("fp32", *[n for n in names if n != "fp32"])]:
+    for label, opts in [VARIANTS[n] for n in dict.fromkeys(("fp32", *names))]:  # fp32 first, each once
         cell = resolve_cell("mnist", model_name, 2, 0, "original",
                             Overrides(data={"train_per_class": per_class}, train={"epochs": 1, **opts}))
         setup = cell.setup

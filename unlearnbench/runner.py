@@ -175,12 +175,16 @@ class Runner:
         n = min(cell.eval.mia_members or len(retain), len(retain))
         return retain.subset(torch.randperm(len(retain), generator=generator(0, MIA_MEMBERS))[:n].sort().values)
 
+    @staticmethod
+    def oracle_cell(cell: Cell) -> Cell:
+        """The retrain cell of this cell's class: the oracle it is measured against."""
+        return replace(cell, method=ORACLE, hparams=cell.oracle)
+
     def oracle(self, cell: Cell) -> tuple[nn.Module, dict[str, Any]]:
         """The retrained model this cell is measured against (trained once, then from the cache)."""
-        oracle_cell = replace(cell, method=ORACLE, hparams=cell.oracle)
-        key = self.method_key(oracle_cell)
+        key = self.method_key(self.oracle_cell(cell))
         if key not in self._oracles:
-            self._oracles[key] = self.unlearn(oracle_cell)
+            self._oracles[key] = self.unlearn(self.oracle_cell(cell))
         return self._oracles[key]
 
     def random_model(self, setup: Setup) -> nn.Module:
@@ -198,7 +202,7 @@ class Runner:
             found["zrf"] = zrf(out["forget_train"], rnd["forget_train"])
         if cell.eval.oracle:
             model, facts = self.oracle(cell)
-            ref = self.outputs(model, cell, memo=self.method_key(replace(cell, method=ORACLE, hparams=cell.oracle)))
+            ref = self.outputs(model, cell, memo=self.method_key(self.oracle_cell(cell)))
             ref_f, ref_r = forget_retain_accuracy(ref["test"], labels, cell.forget_class)
             acc_f, acc_r = forget_retain_accuracy(out["test"], labels, cell.forget_class)
             found |= {"retrain_acc_forget": ref_f, "retrain_acc_retain": ref_r,

@@ -173,7 +173,7 @@ def _oracle_key(runner: Runner, cell: Cell) -> str | None:
     (`--only method=pbu`) still trains."""
     if get_method(cell.method).cached:
         return runner.method_key(cell)
-    return runner.method_key(replace(cell, method=ORACLE, hparams=cell.oracle)) if cell.eval.oracle else None
+    return runner.method_key(runner.oracle_cell(cell)) if cell.eval.oracle else None
 
 
 def _sample_seconds(runner: Runner, setup: Setup, steps: int = 3) -> float:
