@@ -1,13 +1,16 @@
 """What Bad Teaching distils toward on the forget class, and what its student ends up predicting.
 
-    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --forget-class 2 --seed 1
+    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --forget-class 2 --seed 1 \\
+        [--hp teacher_init=model]
 
 For one Bad Teaching cell of a sweep file (θ* from the checkpoint cache, trained if missing) it prints, on the forget
 class's test images, for the incompetent teacher (the random network the student imitates on forget samples), θ* and
 the unlearned student: A_Df, mean top probability, mean probability of the forget class, entropy, and where the argmax
 lands. It exists to explain a number, not to produce one: a random network's softmax is close to uniform, so the
-objective's optimum on forget images is "no preference", under which the forget class keeps whatever share of the
-argmax the residual leaves it (see the README's results section).
+objective's optimum on forget images is whatever that network prefers. With timm's own init (`teacher_init=model`)
+its softmax is close to uniform, "no preference", under which the forget class keeps whatever share of the argmax
+the residual leaves it; with the official code's init (`teacher_init=residual`, the default) it is confident and
+arbitrary (see the README's results section).
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from pathlib import Path
 import torch
 
 from methods.bad_teaching import incompetent_teacher
-from unlearnbench.plan import load_sweep, select_cells
+from unlearnbench.config import parse_assignments
+from unlearnbench.plan import Overrides, load_sweep, select_cells
 from unlearnbench.run import add_env_options, env_from_args
 from unlearnbench.sweep import _runner
 from unlearnbench.train import predict
@@ -39,9 +43,11 @@ def main() -> None:
     ap.add_argument("config")
     ap.add_argument("--forget-class", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--hp", action="append", metavar="KEY=VALUE", help="a Bad Teaching hyperparameter override")
     add_env_options(ap)
     args = ap.parse_args()
-    sweep = select_cells(load_sweep(Path(args.config)), {"method": "bad_teaching", "seed": str(args.seed),
+    extra = Overrides(method={"bad_teaching": parse_assignments(args.hp, "--hp")})
+    sweep = select_cells(load_sweep(Path(args.config), extra), {"method": "bad_teaching", "seed": str(args.seed),
                                                           "forget_class": str(args.forget_class)})
     cell = sweep.cells[0]
     runner = _runner(env_from_args(args))
@@ -49,7 +55,7 @@ def main() -> None:
     forget_test = data.test.labels == cell.forget_class
     runtime, batch = runner.runtime(cell.setup.train), cell.eval.batch_size
     task, _ = runner.task(cell)
-    incompetent = incompetent_teacher(task, args.seed)
+    incompetent = incompetent_teacher(task, args.seed, cell.hparams.teacher_init)
     original, _, _ = runner.original(cell.setup)
     student, facts = runner.unlearn(cell)
     for name, model in (("random net", incompetent), ("θ*", original), ("student", student)):

@@ -7,6 +7,15 @@ Data: every forget sample and a random 30% of the retain set, shuffled together.
 
 Defaults (GitHub vikram2000b/bad-teaching-unlearning @f1aa988, as the experiments ran it, not the function's own
 defaults of 10 epochs / lr 0.01): Adam lr 1e-4, 1 epoch, batch 256, T = 1, retain fraction 0.3.
+The incompetent teacher is the architecture's random init, made as the official code's is: the official code's teacher
+is a fresh torchvision ResNet-18 (`ResNet18(num_classes, pretrained=False)`, eval mode), whose residual branches are
+live at init, so the random network makes confident, arbitrary predictions. timm instead zero-initialises the last
+BatchNorm of every residual block (`zero_init_last`), which makes a fresh timm ResNet nearly the identity through its
+blocks and its softmax nearly uniform (MNIST, ResNet-34: entropy 2.302 of 2.303 nats); the student then learns "no
+preference" on forget images and keeps part of the class (README, results). `teacher_init = "residual"` (default)
+sets those zeroed BatchNorm weights to 1, which is torchvision's init; `"model"` keeps the model's own init (what this
+harness did before 2026-11-26; the results of that date and earlier). Models without zero-initialised BatchNorm
+(DenseNet, ConvNeXt) are the same either way.
 Deviation: the released loss is `F.kl_div(..., reduction="mean")`, which divides by batch × classes; we default to
 the per-sample KL ("batchmean"). Under Adam it is only a rescale of the loss; `kl_reduction = "mean"` restores it.
 """
@@ -20,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unlearnbench.config import TrainRecipe
+from unlearnbench.config import TrainRecipe, since
 from unlearnbench.data import Batch
 from unlearnbench.method import UnlearnTask, register_method
 from unlearnbench.runtime import generator
@@ -35,6 +44,7 @@ class BadTeachingHP:
     temperature: float = 1.0  # official
     retain_fraction: float = 0.3  # official: a random 30% of the retain set
     kl_reduction: Literal["batchmean", "mean"] = "batchmean"  # official code: "mean" (see above)
+    teacher_init: Literal["residual", "model"] = since("model", "residual")  # official: torchvision's init
 
 
 def bad_teacher_loss(competent: nn.Module, incompetent: nn.Module, hp: BadTeachingHP) -> LossFn:
@@ -52,9 +62,19 @@ def bad_teacher_loss(competent: nn.Module, incompetent: nn.Module, hp: BadTeachi
     return loss
 
 
-def incompetent_teacher(task: UnlearnTask, seed: int) -> nn.Module:
+def live_residual_branches(model: nn.Module) -> nn.Module:
+    """Undo timm's `zero_init_last`: BatchNorm layers whose scale is all zero get scale 1 (torchvision's init)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.weight is not None and not m.weight.any():
+                m.weight.fill_(1.0)
+    return model
+
+
+def incompetent_teacher(task: UnlearnTask, seed: int, init: str = "residual") -> nn.Module:
     """The randomly initialised network the student imitates on forget samples (a fixed draw per seed)."""
-    return task.new_model(int(torch.randint(2**31, (1,), generator=generator(seed, 61)))).eval()
+    model = task.new_model(int(torch.randint(2**31, (1,), generator=generator(seed, 61))))
+    return (live_residual_branches(model) if init == "residual" else model).eval()
 
 
 @register_method("bad_teaching", hparams=BadTeachingHP, needs=("forget", "retain"),
@@ -62,7 +82,7 @@ def incompetent_teacher(task: UnlearnTask, seed: int) -> nn.Module:
 def bad_teaching(model: nn.Module, task: UnlearnTask, hp: BadTeachingHP, seed: int) -> nn.Module:
     """Distil from θ* on retain data and from a random network on forget data."""
     competent = copy.deepcopy(model).eval()
-    incompetent = incompetent_teacher(task, seed)
+    incompetent = incompetent_teacher(task, seed, hp.teacher_init)
     data = task.forget + task.retain.random_subset(hp.retain_fraction, generator(seed, 62))
     recipe = TrainRecipe(optimizer="adam", lr=hp.lr, epochs=hp.epochs, batch_size=hp.batch_size,
                          precision=task.recipe.precision, channels_last=task.recipe.channels_last)

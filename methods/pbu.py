@@ -26,17 +26,27 @@ need. The default rule `stop = "forget_acc"` looks at S_n only: every `stop_ever
 accuracy is ≤ `stop_threshold` %. The probe images are forget samples, so the method stays blind. Threshold 0 asks
 that every probe image is misclassified; that is the point where the official runs have A_Df ≈ 0 while A_Dr is
 still intact (epoch 1–2). `stop = "none"` reproduces the official fixed schedule.
+
+Two switches, off by default (ours; `benchmarks/pbu_stopping.py` compares them on the same θ* and Fisher):
+    stop_holdout   the probe images are left out of the ascent, so the probe measures images the method has not
+                   pushed down, as the test set's are (a probe that is trained on can reach 0% while unseen images of
+                   the class are still recognised: the paper protocol's class 6, seed 0, stopped at A_Df 1.57%).
+                   With it, the probe is at most a quarter of S_n.
+    bn_stats       "keep": BatchNorm normalises with batch statistics as in the official train mode, but its running
+                   statistics, which the tested model uses, stay θ*'s instead of drifting to forget-only batches.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from contextlib import contextmanager
+from typing import Iterator, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unlearnbench.config import since
 from unlearnbench.data import Batch
 from unlearnbench.fisher import diagonal_fisher
 from unlearnbench.method import Sizes, UnlearnTask, register_method
@@ -62,6 +72,8 @@ class PBUHP:
     stop_threshold: float = 0.0  # stop once accuracy on the probe of S_n is at most this (percent)
     stop_every: int = 10  # steps between checks
     stop_probe: int = 256  # forget-training images in the probe (the first ones of S_n)
+    stop_holdout: bool = since(False, False)  # keep the probe out of the ascent: it then estimates unseen images
+    bn_stats: Literal["update", "keep"] = since("update", "update")  # official: running stats move; keep: θ*'s stay
 
 
 def set_bn_mode(model: nn.Module, mode: str) -> None:
@@ -72,6 +84,21 @@ def set_bn_mode(model: nn.Module, mode: str) -> None:
         for m in model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.eval()
+
+
+@contextmanager
+def running_stats(model: nn.Module, mode: str) -> Iterator[None]:
+    """keep: BatchNorm still normalises with batch statistics in train mode, but its running statistics (what the
+    model uses at test time) stay θ*'s instead of drifting toward forget-only batches (momentum 0 while unlearning)."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if mode == "keep" else []
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, momentum in zip(bns, saved):
+            m.momentum = momentum
 
 
 def pbu_loss(params: list[Tensor], reference: list[Tensor], fisher: list[Tensor], hp: PBUHP):
@@ -109,7 +136,9 @@ def pbu(model: nn.Module, task: UnlearnTask, hp: PBUHP, seed: int) -> nn.Module:
     reference = [p.detach().clone() for p in params]  # θ*, frozen
     fisher = [fisher_by_name[k].to(p.dtype) for k, p in zip(names, params)]
     optimizer = make_optimizer(params, "adam", hp.lr)
-    probe = forget.subset(torch.arange(min(hp.stop_probe, len(forget))))
+    n_probe = min(hp.stop_probe, len(forget) // 4 if hp.stop_holdout else len(forget))  # held out: ≤ a quarter
+    probe = forget.subset(torch.arange(n_probe))
+    ascent = forget.subset(torch.arange(n_probe, len(forget))) if hp.stop_holdout and hp.stop != "none" else forget
     data_order = generator(seed, 32)
 
     def forgotten(step: int) -> bool:
@@ -123,9 +152,10 @@ def pbu(model: nn.Module, task: UnlearnTask, hp: PBUHP, seed: int) -> nn.Module:
     steps = 0
     for epoch in range(hp.epochs):
         set_bn_mode(model, hp.bn_mode)
-        stats = train_steps(model, optimizer, forget.batches(hp.batch_size, shuffle=True, generator=data_order),
-                            pbu_loss(params, reference, fisher, hp), runtime,
-                            should_stop=lambda s: forgotten(steps + s.steps))
+        with running_stats(model, hp.bn_stats):
+            stats = train_steps(model, optimizer, ascent.batches(hp.batch_size, shuffle=True, generator=data_order),
+                                pbu_loss(params, reference, fisher, hp), runtime,
+                                should_stop=lambda s: forgotten(steps + s.steps))
         steps += stats.steps
         log.debug("pbu epoch %d: %s", epoch + 1, " ".join(f"{k}={v:.4g}" for k, v in stats.means().items()))
         if stats.stopped:

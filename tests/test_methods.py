@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from methods.bad_teaching import BadTeachingHP, bad_teacher_loss, bad_teaching
+from methods.bad_teaching import BadTeachingHP, bad_teacher_loss, bad_teaching, incompetent_teacher
 from methods.fast_effective import FastEffectiveHP, impair_set, learn_noise
 from methods.pbu import PBUHP, pbu, pbu_loss
 from unlearnbench.config import ModelConfig, TrainRecipe
@@ -80,6 +80,34 @@ def test_pbu_stops_by_the_blind_rule_or_runs_the_fixed_schedule(trained, caplog)
     assert not any("stopping" in r.message for r in caplog.records)
     # Fisher (100, batch 512) + 2 epochs over all 100 forget samples
     assert tracker.draws == 100 + 2 * 100
+
+
+def test_pbu_holdout_keeps_the_probe_out_of_the_ascent(trained):
+    """stop_holdout: the probe's images are never ascended on, so each epoch draws S_n minus the probe."""
+    model, data = trained
+    never = PBUHP(lr=1e-3, batch_size=16, epochs=2, fisher="mc", stop_threshold=-1.0, stop_every=10_000,
+                  stop_probe=20)
+    draws = {}
+    for holdout in (False, True):
+        tracker = Tracker(len(data.train.labels))
+        pbu(copy.deepcopy(model), _task(data, retain=False, trackers={"forget": tracker}),
+            dataclasses.replace(never, stop_holdout=holdout), seed=0)
+        draws[holdout] = tracker.draws
+    assert draws[False] == 100 + 2 * 100  # Fisher on all of S_n, then 2 epochs of all of it
+    assert draws[True] == 100 + 2 * 80  # Fisher on all of S_n, then 2 epochs without the 20 probe images
+
+
+def test_pbu_bn_stats_keep_leaves_running_statistics_at_theta_star(trained):
+    model, data = trained
+    buffers = {k: b.clone() for k, b in model.named_buffers() if "running" in k}
+    assert buffers  # test_resnet has BatchNorm
+    hp = PBUHP(lr=1e-3, batch_size=16, epochs=1, stop="none", fisher="mc")
+    for mode, same in (("keep", True), ("update", False)):
+        out = pbu(copy.deepcopy(model), _task(data, retain=False), dataclasses.replace(hp, bn_stats=mode), seed=0)
+        after = dict(out.named_buffers())
+        assert all(torch.equal(after[k], b) for k, b in buffers.items()) is same, mode
+        assert any(not torch.equal(a, b) for a, b in zip(model.parameters(), out.parameters()))
+        assert all(m.momentum == 0.1 for m in out.modules() if isinstance(m, torch.nn.BatchNorm2d))  # restored
 
 
 def test_pbu_loss_terms_and_frozen_reference(trained):
@@ -169,7 +197,7 @@ def test_released_code_switch_changes_the_impair_set(trained):
 def test_bad_teaching_moves_forget_outputs_toward_the_random_teacher(trained):
     model, data = trained
     task = _task(data)
-    incompetent = task.new_model(int(torch.randint(2**31, (1,), generator=generator(0, 61)))).eval()
+    incompetent = incompetent_teacher(task, 0)
     forget_x = torch.cat([b.x for b in data.sample_set("train", "forget", FORGET).batches(100)])
 
     def kl_to_bad(m):
@@ -179,6 +207,27 @@ def test_bad_teaching_moves_forget_outputs_toward_the_random_teacher(trained):
 
     student = bad_teaching(copy.deepcopy(model), task, BadTeachingHP(lr=1e-3, epochs=3, batch_size=32), seed=0)
     assert kl_to_bad(student) < 0.5 * kl_to_bad(model)
+
+
+def test_incompetent_teacher_has_the_official_codes_init(trained):
+    """timm zero-initialises each residual block's last BatchNorm; the official code's torchvision teacher does not.
+    "residual" undoes it (a more confident random net), "model" keeps timm's (nearly uniform)."""
+    _, data = trained
+    task = _task(data)
+    x = next(data.sample_set("test").batches(256)).x
+    entropy, zeroed = {}, {}
+    for init in ("model", "residual"):
+        teacher = incompetent_teacher(task, 0, init)
+        zeroed[init] = sum(not m.weight.any() for m in teacher.modules() if isinstance(m, torch.nn.BatchNorm2d))
+        with torch.no_grad():
+            p = teacher(x).softmax(1)
+        entropy[init] = float(-(p * p.log()).sum(1).mean())
+    assert zeroed["model"] > 0 and zeroed["residual"] == 0
+    assert not teacher.training
+    assert entropy["residual"] < entropy["model"]
+    same = [incompetent_teacher(task, 0, "model"), incompetent_teacher(task, 0, "residual")]
+    convs = [[m.weight for m in t.modules() if isinstance(m, torch.nn.Conv2d)] for t in same]
+    assert all(torch.equal(a, b) for a, b in zip(*convs))  # the same random draw; only the BatchNorm scales differ
 
 
 def test_bad_teacher_loss_picks_the_teacher_by_part():

@@ -86,6 +86,19 @@ def test_cli_writes_every_format_and_plots(tmp_path, capsys):
     assert "2 cell(s) in common" not in capsys.readouterr().out
 
 
+def test_side_experiments_and_superseded_records_stay_out_of_the_table(tmp_path, capsys):
+    """A subdirectory's records (extra/...) are not the sweep's; a re-run cell counts once, with its newest record."""
+    _write_store(tmp_path / "res", [_rec("pbu", 0, 0.5, 95.0, created="2026-11-26T10:00:00+0000")])
+    _write_store(tmp_path / "res" / "extra" / "pbu_mc", [_rec("pbu", 1, 9.0, 50.0, config_hash="mc")])
+    (tmp_path / "res" / "extra" / "runs.jsonl").write_text(json.dumps(_rec("pbu", 2, 9.0, 50.0)) + "\n")
+    rerun = _rec("pbu", 0, 0.1, 97.0, config_hash="rerun", created="2026-11-26T12:00:00+0000")
+    (tmp_path / "res" / "records" / "rerun.json").write_text(json.dumps(rerun))
+    assert main([str(tmp_path / "res"), "--format", "csv", "--no-plots"]) == 0
+    row = pd.read_csv(tmp_path / "res" / "report" / "summary.csv").set_index("method").loc["pbu"]
+    assert row["n"] == 1 and row["acc_forget_mean"] == 0.1 and row["acc_retain_mean"] == 97.0
+    assert "1 older record(s)" in capsys.readouterr().err
+
+
 def test_empty_and_partial_results_do_not_crash(tmp_path):
     (tmp_path / "empty" / "records").mkdir(parents=True)
     assert main([str(tmp_path / "empty"), "--compare-paper"]) == 0

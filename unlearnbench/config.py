@@ -130,6 +130,22 @@ def as_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
+def since(legacy: Any, default: Any) -> Any:
+    """A hyperparameter added after results were recorded: `legacy` is the value that reproduces the behaviour from
+    before it existed. Cell hashes leave the field out at that value, so older records and cached models still match
+    their cells (a new default that changes behaviour, rightly, changes the hash)."""
+    return field(default=default, metadata={"legacy": legacy})
+
+
+def hash_view(obj: Any) -> dict[str, Any]:
+    """`as_dict`, less the fields at their legacy value (see `since`)."""
+    out = as_dict(obj)
+    for f in dataclasses.fields(obj):
+        if "legacy" in f.metadata and out[f.name] == f.metadata["legacy"]:
+            del out[f.name]
+    return out
+
+
 def stable_hash(obj: Any, length: int = 16) -> str:
     """Hash of a JSON-able object, independent of key order; the cache and record key."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
@@ -237,14 +253,15 @@ class Cell:
     eval: EvalConfig = field(default_factory=EvalConfig)
     oracle: Any = None  # the retrained oracle's hyperparameters (the metrics compare with it)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, view: Any = as_dict) -> dict[str, Any]:
+        """The full resolved config (what records carry); `view=hash_view` gives what the key hashes."""
         return {**self.setup.to_dict(), "forget_class": self.forget_class,
-                "method": {"name": self.method, **as_dict(self.hparams)}, "eval": as_dict(self.eval),
-                "oracle": as_dict(self.oracle) if self.oracle is not None else None}
+                "method": {"name": self.method, **view(self.hparams)}, "eval": as_dict(self.eval),
+                "oracle": view(self.oracle) if self.oracle is not None else None}
 
     @property
     def key(self) -> str:
-        return stable_hash(self.to_dict())
+        return stable_hash(self.to_dict(hash_view))
 
     @property
     def label(self) -> str:

@@ -66,6 +66,17 @@ DASH = "—"
 # --------------------------------------------------------------------------------------------------------------------
 # numbers
 # --------------------------------------------------------------------------------------------------------------------
+def latest_per_seed(records: list[dict]) -> tuple[list[dict], int]:
+    """One record per cell and seed, the newest: a cell re-run under changed settings (a new default, a `--set`)
+    writes a second record, and averaging both would count one seed twice. Returns (records, how many were dropped)."""
+    newest: dict[tuple, dict] = {}
+    for r in records:
+        key = tuple(r.get(k) for k in KEYS + ["seed"])
+        if key not in newest or str(r.get("created", "")) >= str(newest[key].get("created", "")):
+            newest[key] = r
+    return list(newest.values()), len(records) - len(newest)
+
+
 def records_frame(records: list[dict]) -> pd.DataFrame:
     """One row per record: the keys, the seed, every known metric present."""
     rows = [{**{k: r.get(k) for k in KEYS + ["seed"]}, **{m: r.get(m) for m in METRICS}} for r in records
@@ -371,7 +382,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.results.exists():
         raise UsageError(f"{args.results} does not exist")
     out = args.out or (args.results if args.results.is_dir() else args.results.parent) / "report"
-    df = records_frame(load_records(args.results))
+    records, superseded = latest_per_seed(load_records(args.results))
+    if superseded:
+        print(f"note: {superseded} older record(s) of a cell and seed already recorded under other settings were "
+              f"left out (the newest of each counts)", file=sys.stderr)
+    df = records_frame(records)
     summary = summarize(df)
     note = seeds_note(summary)
     caption = f"Class unlearning results from {args.results.name}"

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .cache import CheckpointCache
-from .config import Cell, DataConfig, Setup, TrainRecipe, as_dict, stable_hash
+from .config import Cell, DataConfig, Setup, TrainRecipe, hash_view, stable_hash
 from .data import DataBundle, SampleSet, Tracker, Withheld, load_data
 from .method import UnlearnTask, get_method
 from .metrics import activation_distance, kl_divergence, mia_score, speedup, zrf
@@ -100,7 +100,7 @@ class Runner:
     def method_key(self, cell: Cell) -> str:
         """Cache key of a cached method's output (retrain): its original, its hyperparameters, the class."""
         return f"{cell.method}-" + stable_hash({"original": cell.setup.key, "method": cell.method,
-                                                 "hparams": as_dict(cell.hparams), "forget_class": cell.forget_class})
+                                                 "hparams": hash_view(cell.hparams), "forget_class": cell.forget_class})
 
     def task(self, cell: Cell) -> tuple[UnlearnTask, dict[str, Tracker]]:
         """What the cell's method receives: only the sample sets it declared, each counting its draws."""

@@ -60,10 +60,11 @@ class RecordStore:
 
 
 def load_records(root: Path) -> list[dict[str, Any]]:
-    """Every record under `root`: the store's files, and any JSON-lines file (from the one-cell CLI)."""
+    """The records of one results directory: its store (`records/*.json`) and its JSON-lines files (the one-cell
+    CLI's). Not its subdirectories: side experiments kept beside a sweep (`extra/...`) must not enter its table."""
     root = Path(root)
     found: dict[str, dict[str, Any]] = {}
-    files = [root] if root.is_file() else sorted(root.rglob("*.jsonl")) + sorted(root.rglob("records/*.json"))
+    files = [root] if root.is_file() else sorted(root.glob("*.jsonl")) + sorted(root.glob("records/*.json"))
     for path in files:
         if path.suffix == ".jsonl":
             for rec in read_jsonl(path):
