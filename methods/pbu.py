@@ -38,8 +38,8 @@ Two switches, off by default (ours; `benchmarks/pbu_stopping.py` compares them o
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator, Literal
 
 import torch
