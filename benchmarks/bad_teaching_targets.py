@@ -2,6 +2,7 @@
 
     python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --forget-class 2 --seed 1 \\
         [--hp teacher_init=model]
+    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --forget-class 2 --teacher-seeds 30
 
 For one Bad Teaching cell of a sweep file (θ* from the checkpoint cache, trained if missing) it prints, on the forget
 class's test images, for the incompetent teacher (the random network the student imitates on forget samples), θ* and
@@ -11,6 +12,11 @@ objective's optimum on forget images is whatever that network prefers. With timm
 its softmax is close to uniform, "no preference", under which the forget class keeps whatever share of the argmax
 the residual leaves it; with the official code's init (`teacher_init=residual`, the default) it is confident and
 arbitrary (see the README's results section).
+
+`--teacher-seeds N` asks how often that arbitrary preference lands on the class to forget: it draws the incompetent
+teachers of seeds 0..N-1 (no θ*, no unlearning), and for every class c of the test set prints how many of the N
+teachers send most of class c's test images to c itself. For such a seed the objective asks the student to keep
+predicting the forget class, and faithful Bad Teaching cannot forget it.
 """
 from __future__ import annotations
 
@@ -38,11 +44,31 @@ def describe(name: str, logits: torch.Tensor, forget_class: int) -> str:
             f"argmax counts {torch.bincount(top, minlength=p.shape[1]).tolist()}")
 
 
+def teacher_preferences(task, seeds: int, init: str, test, labels: torch.Tensor, runtime, batch: int,
+                        num_classes: int) -> None:
+    """Per class: which class each seed's random teacher sends most of its test images to."""
+    majority = torch.empty(seeds, num_classes, dtype=torch.long)
+    for seed in range(seeds):
+        top = predict(incompetent_teacher(task, seed, init), test, runtime, batch).argmax(1)
+        for c in range(num_classes):
+            majority[seed, c] = torch.bincount(top[labels == c], minlength=num_classes).argmax()
+        print(f"seed {seed:3d}: majority class per true class {majority[seed].tolist()}", flush=True)
+    hits = (majority == torch.arange(num_classes)).sum(0)
+    print(f"teachers ({init} init) whose majority on class c is c, out of {seeds}: "
+          + ", ".join(f"{c}: {int(h)}" for c, h in enumerate(hits))
+          + f"; all classes {int(hits.sum())}/{seeds * num_classes} = {float(hits.sum()) / (seeds * num_classes):.3f}"
+          + f" (1/C = {1 / num_classes:.3f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("config")
     ap.add_argument("--forget-class", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--teacher-seeds", type=int, default=0, metavar="N",
+                    help="only draw the random teachers of seeds 0..N-1 and count, per class, those that prefer it")
+    ap.add_argument("--teacher-images", type=int, default=2000, metavar="N",
+                    help="with --teacher-seeds: the first N test images (all classes; default 2000)")
     ap.add_argument("--hp", action="append", metavar="KEY=VALUE", help="a Bad Teaching hyperparameter override")
     add_env_options(ap)
     args = ap.parse_args()
@@ -55,6 +81,11 @@ def main() -> None:
     forget_test = data.test.labels == cell.forget_class
     runtime, batch = runner.runtime(cell.setup.train), cell.eval.batch_size
     task, _ = runner.task(cell)
+    if args.teacher_seeds:
+        first = torch.arange(min(args.teacher_images, len(data.test.labels)))
+        teacher_preferences(task, args.teacher_seeds, cell.hparams.teacher_init, data.sample_set("test").subset(first),
+                            data.test.labels[first], runtime, batch, int(data.test.labels.max()) + 1)
+        return
     incompetent = incompetent_teacher(task, args.seed, cell.hparams.teacher_init)
     original, _, _ = runner.original(cell.setup)
     student, facts = runner.unlearn(cell)

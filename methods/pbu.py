@@ -38,6 +38,7 @@ Two switches, off by default (ours; `benchmarks/pbu_stopping.py` compares them o
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, Literal
@@ -128,6 +129,7 @@ def _cost(hp: PBUHP, n: Sizes) -> float:
 def pbu(model: nn.Module, task: UnlearnTask, hp: PBUHP, seed: int) -> nn.Module:
     """Partially blinded: ascend the forget class's log-likelihood, held near θ* by Fisher and L2 penalties."""
     forget, runtime = task.forget, task.runtime
+    start = time.perf_counter()
     fisher_by_name = diagonal_fisher(model, ((b.x, b.y) for b in forget.batches(512)), hp.fisher,
                                      backend=hp.fisher_backend, memory_mb=hp.fisher_memory_mb,
                                      generator=generator(seed, 31))
@@ -135,6 +137,9 @@ def pbu(model: nn.Module, task: UnlearnTask, hp: PBUHP, seed: int) -> nn.Module:
     params = [dict(model.named_parameters())[k] for k in names]
     reference = [p.detach().clone() for p in params]  # θ*, frozen
     fisher = [fisher_by_name[k].to(p.dtype) for k, p in zip(names, params)]
+    if fisher and fisher[0].is_cuda:
+        torch.cuda.synchronize(fisher[0].device)
+    log.info("pbu: %s Fisher on %d forget images in %.1f s", hp.fisher, len(forget), time.perf_counter() - start)
     optimizer = make_optimizer(params, "adam", hp.lr)
     n_probe = min(hp.stop_probe, len(forget) // 4 if hp.stop_holdout else len(forget))  # held out: ≤ a quarter
     probe = forget.subset(torch.arange(n_probe))

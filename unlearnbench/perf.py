@@ -242,7 +242,9 @@ def section_options(runner: Runner, model_name: str, steps: int, per_class: int,
         step_model = runtime.for_training(model)
         data = runner.data(setup.data)
         opt = make_optimizer(model.parameters(), "adam", 1e-3)
-        batches = list(data.sample_set("train").batches(128, shuffle=True, generator=generator(0)))
+        train = data.sample_set("train")
+        size = min(128, len(train))  # one shape: a partial batch would make torch.compile recompile while timed
+        batches = [b for b in train.batches(size, shuffle=True, generator=generator(0)) if len(b.y) == size]
         batches = [batches[i % len(batches)] for i in range(2 + steps)]  # a small subset is cycled
         warm = _timed(lambda: train_steps(step_model, opt, batches[:2], cross_entropy(), runtime), runner.device)
         seconds = _timed(lambda: train_steps(step_model, opt, batches[2:], cross_entropy(), runtime), runner.device)
