@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from methods.bad_teaching import incompetent_teacher
+from methods.bad_teaching import chosen_teacher, incompetent_teacher
 from unlearnbench.config import parse_assignments
 from unlearnbench.plan import Overrides, load_sweep, select_cells
 from unlearnbench.run import add_env_options, env_from_args
@@ -86,7 +86,7 @@ def main() -> None:
         teacher_preferences(task, args.teacher_seeds, cell.hparams.teacher_init, data.sample_set("test").subset(first),
                             data.test.labels[first], runtime, batch, int(data.test.labels.max()) + 1)
         return
-    incompetent = incompetent_teacher(task, args.seed, cell.hparams.teacher_init)
+    incompetent = chosen_teacher(task, args.seed, cell.hparams, avoid=cell.forget_class)  # the one the cell uses
     original, _, _ = runner.original(cell.setup)
     student, facts = runner.unlearn(cell)
     for name, model in (("random net", incompetent), ("θ*", original), ("student", student)):

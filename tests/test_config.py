@@ -96,7 +96,8 @@ def test_data_config_defaults():
 def test_committed_records_keep_matching_their_cells():
     """Hyperparameters added later (`since`) must not orphan recorded results: every committed record of the CPU
     grid is still a planned cell, so a resumed sweep skips it. Bad Teaching's earlier records (timm's teacher init,
-    1 epoch; kept in extra/) match the cells that ask for that behaviour, not the current default's."""
+    1 epoch; then the released single teacher draw; kept in extra/) match the cells that ask for that behaviour, not
+    the current default's."""
     from pathlib import Path
 
     from unlearnbench.plan import load_sweep
@@ -105,9 +106,11 @@ def test_committed_records_keep_matching_their_cells():
     root = Path(__file__).resolve().parents[1]
     config, results = root / "benchmarks" / "mnist_cpu.toml", root / "results" / "mnist"
     current = {c.key for c in load_sweep(config).cells}
-    before = Overrides(method={"bad_teaching": {"teacher_init": "model", "epochs": 1}})
-    legacy = {c.key for c in load_sweep(config, before).cells if c.method == "bad_teaching"}
-    records, old_bt = load_records(results), load_records(results / "extra" / "bt_timm_init")
-    assert len(records) == 54 and len(old_bt) == 9
-    assert all(r["config_hash"] in current for r in records)
-    assert all(r["config_hash"] in legacy for r in old_bt) and not legacy & current
+    records = load_records(results)
+    assert len(records) == 54 and all(r["config_hash"] in current for r in records)
+    for extra, settings in (("bt_timm_init", {"teacher_init": "model", "epochs": 1, "teacher_redraws": 0}),
+                            ("bt_released_teacher", {"teacher_redraws": 0})):
+        legacy = {c.key for c in load_sweep(config, Overrides(method={"bad_teaching": settings})).cells
+                  if c.method == "bad_teaching"}
+        old_bt = load_records(results / "extra" / extra)
+        assert len(old_bt) == 9 and all(r["config_hash"] in legacy for r in old_bt) and not legacy & current

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from methods.bad_teaching import BadTeachingHP, bad_teacher_loss, bad_teaching, incompetent_teacher
+from methods.bad_teaching import BadTeachingHP, bad_teacher_loss, bad_teaching, chosen_teacher, incompetent_teacher
 from methods.fast_effective import FastEffectiveHP, impair_set, learn_noise
 from methods.pbu import PBUHP, pbu, pbu_loss
 from unlearnbench.config import ModelConfig, TrainRecipe
@@ -228,6 +228,30 @@ def test_incompetent_teacher_has_the_official_codes_init(trained):
     same = [incompetent_teacher(task, 0, "model"), incompetent_teacher(task, 0, "residual")]
     convs = [[m.weight for m in t.modules() if isinstance(m, torch.nn.Conv2d)] for t in same]
     assert all(torch.equal(a, b) for a, b in zip(*convs))  # the same random draw; only the BatchNorm scales differ
+
+
+def test_teacher_redraws_reject_a_teacher_that_prefers_the_class_to_forget(trained):
+    """A random teacher sends most inputs to one class; when that is the forget class the student is taught to keep
+    it. With redraws, such a teacher is replaced by the next draw; without, the official single draw is kept."""
+    _, data = trained
+    task = _task(data)
+    forget = data.sample_set("train", "forget", FORGET)
+
+    def majority(teacher):
+        return int(torch.bincount(predict(teacher, forget, CPU).argmax(1), minlength=10).argmax())
+
+    def convs(teacher):
+        return [m.weight for m in teacher.modules() if isinstance(m, torch.nn.Conv2d)]
+
+    first = incompetent_teacher(task, 0)
+    preferred = majority(first)
+    kept = chosen_teacher(task, 0, BadTeachingHP(teacher_redraws=0), avoid=preferred)
+    assert all(torch.equal(a, b) for a, b in zip(convs(kept), convs(first)))  # official: no look, no redraw
+    other = chosen_teacher(task, 0, BadTeachingHP(teacher_redraws=5), avoid=(preferred + 1) % 10)
+    assert all(torch.equal(a, b) for a, b in zip(convs(other), convs(first)))  # not rejected: the same network
+    redrawn = chosen_teacher(task, 0, BadTeachingHP(teacher_redraws=5), avoid=preferred)
+    assert not all(torch.equal(a, b) for a, b in zip(convs(redrawn), convs(first)))
+    assert majority(redrawn) != preferred and not redrawn.training
 
 
 def test_bad_teacher_loss_picks_the_teacher_by_part():
