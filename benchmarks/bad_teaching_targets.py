@@ -44,9 +44,9 @@ def describe(name: str, logits: torch.Tensor, forget_class: int) -> str:
             f"argmax counts {torch.bincount(top, minlength=p.shape[1]).tolist()}")
 
 
-def teacher_preferences(task, seeds: int, init: str, test, labels: torch.Tensor, runtime, batch: int,
-                        num_classes: int) -> None:
+def teacher_preferences(task, seeds: int, init: str, test, labels: torch.Tensor, runtime, batch: int) -> None:
     """Per class: which class each seed's random teacher sends most of its test images to."""
+    num_classes = task.num_classes
     majority = torch.empty(seeds, num_classes, dtype=torch.long)
     for seed in range(seeds):
         top = predict(incompetent_teacher(task, seed, init), test, runtime, batch).argmax(1)
@@ -84,7 +84,7 @@ def main() -> None:
     if args.teacher_seeds:
         first = torch.arange(min(args.teacher_images, len(data.test.labels)))
         teacher_preferences(task, args.teacher_seeds, cell.hparams.teacher_init, data.sample_set("test").subset(first),
-                            data.test.labels[first], runtime, batch, int(data.test.labels.max()) + 1)
+                            data.test.labels[first], runtime, batch)
         return
     incompetent = chosen_teacher(task, args.seed, cell.hparams, avoid=cell.forget_class)  # the one the cell uses
     original, _, _ = runner.original(cell.setup)

@@ -137,8 +137,7 @@ def pbu(model: nn.Module, task: UnlearnTask, hp: PBUHP, seed: int) -> nn.Module:
     params = [dict(model.named_parameters())[k] for k in names]
     reference = [p.detach().clone() for p in params]  # θ*, frozen
     fisher = [fisher_by_name[k].to(p.dtype) for k, p in zip(names, params)]
-    if fisher and fisher[0].is_cuda:
-        torch.cuda.synchronize(fisher[0].device)
+    runtime.sync()  # the Fisher's time, not its launch
     log.info("pbu: %s Fisher on %d forget images in %.1f s", hp.fisher, len(forget), time.perf_counter() - start)
     optimizer = make_optimizer(params, "adam", hp.lr)
     n_probe = min(hp.stop_probe, len(forget) // 4 if hp.stop_holdout else len(forget))  # held out: ≤ a quarter
