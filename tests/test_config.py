@@ -97,7 +97,8 @@ def test_committed_records_keep_matching_their_cells():
     """Hyperparameters added later (`since`) must not orphan recorded results: every committed record of the CPU
     grid is still a planned cell, so a resumed sweep skips it. Bad Teaching's earlier records (timm's teacher init,
     1 epoch; then the released single teacher draw; kept in extra/) match the cells that ask for that behaviour, not
-    the current default's."""
+    the current default's; so do the reruns with the default teacher check, which the CPU grid's file pins to its old
+    value."""
     from pathlib import Path
 
     from unlearnbench.plan import load_sweep
@@ -114,3 +115,7 @@ def test_committed_records_keep_matching_their_cells():
                   if c.method == "bad_teaching"}
         old_bt = load_records(results / "extra" / extra)
         assert len(old_bt) == 9 and all(r["config_hash"] in legacy for r in old_bt) and not legacy & current
+    chance = {c.key for c in load_sweep(config, Overrides(method={"bad_teaching": {"teacher_check": "chance"}})).cells
+              if c.method == "bad_teaching"}
+    rerun = load_records(results / "extra" / "bt_teacher_chance")  # the cells whose teacher the default check changes
+    assert len(rerun) == 3 and all(r["config_hash"] in chance for r in rerun) and not chance & current

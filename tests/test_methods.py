@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from methods.bad_teaching import BadTeachingHP, bad_teacher_loss, bad_teaching, chosen_teacher, incompetent_teacher
+from methods.bad_teaching import (BadTeachingHP, bad_teacher_loss, bad_teaching, chosen_teacher, incompetent_teacher,
+                                  prefers)
 from methods.fast_effective import FastEffectiveHP, impair_set, learn_noise
 from methods.pbu import PBUHP, pbu, pbu_loss
 from unlearnbench.config import ModelConfig, TrainRecipe
@@ -247,11 +248,29 @@ def test_teacher_redraws_reject_a_teacher_that_prefers_the_class_to_forget(train
     preferred = majority(first)
     kept = chosen_teacher(task, 0, BadTeachingHP(teacher_redraws=0), avoid=preferred)
     assert all(torch.equal(a, b) for a, b in zip(convs(kept), convs(first)))  # official: no look, no redraw
-    other = chosen_teacher(task, 0, BadTeachingHP(teacher_redraws=5), avoid=(preferred + 1) % 10)
+    other = chosen_teacher(task, 0, BadTeachingHP(teacher_redraws=5, teacher_check="majority"),
+                           avoid=(preferred + 1) % 10)
     assert all(torch.equal(a, b) for a, b in zip(convs(other), convs(first)))  # not rejected: the same network
     redrawn = chosen_teacher(task, 0, BadTeachingHP(teacher_redraws=5), avoid=preferred)
     assert not all(torch.equal(a, b) for a, b in zip(convs(redrawn), convs(first)))
     assert majority(redrawn) != preferred and not redrawn.training
+
+
+def test_teacher_check_chance_also_rejects_a_runner_up_forget_class():
+    """"majority" rejects a teacher whose argmax is mostly the forget class; "chance" also one that gives the forget
+    class a mean probability above 1/C while another class is its argmax (hand-made softmax outputs, C = 4)."""
+    def logits(*rows):
+        return torch.tensor(rows).log()
+
+    majority, chance = BadTeachingHP(teacher_check="majority"), BadTeachingHP(teacher_check="chance")
+    mostly_forget = logits([0.1, 0.7, 0.1, 0.1], [0.1, 0.6, 0.2, 0.1], [0.5, 0.3, 0.1, 0.1])  # argmax 1, 1, 0
+    runner_up = logits([0.5, 0.4, 0.05, 0.05], [0.6, 0.3, 0.05, 0.05])  # argmax 0; mean p(1) = 0.35 > 1/4
+    below_chance = logits([0.5, 0.2, 0.2, 0.1], [0.6, 0.25, 0.1, 0.05])  # mean p(1) = 0.225 < 1/4
+    assert prefers(mostly_forget, 1, majority) and prefers(mostly_forget, 1, chance)
+    assert not prefers(runner_up, 1, majority) and prefers(runner_up, 1, chance)
+    assert not prefers(below_chance, 1, majority) and not prefers(below_chance, 1, chance)
+    assert not prefers(runner_up, 2, chance)  # mean p(2) = 0.05
+    assert BadTeachingHP().teacher_check == "chance"
 
 
 def test_bad_teacher_loss_picks_the_teacher_by_part():
