@@ -3,6 +3,7 @@
     python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --forget-class 2 --seed 1 \\
         [--hp teacher_init=model]
     python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --forget-class 2 --teacher-seeds 30
+    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --forget-class 6 --seed 0 --teacher-draws 4
 
 For one Bad Teaching cell of a sweep file (θ* from the checkpoint cache, trained if missing) it prints, on the forget
 class's test images, for the incompetent teacher (the random network the student imitates on forget samples), θ* and
@@ -17,16 +18,20 @@ arbitrary (see the README's results section).
 teachers of seeds 0..N-1 (no θ*, no unlearning), and for every class c of the test set prints how many of the N
 teachers send most of class c's test images to c itself. For such a seed the objective asks the student to keep
 predicting the forget class, and faithful Bad Teaching cannot forget it.
+
+`--teacher-draws N` describes, for one cell, the random teachers its redraws would try (draws 0..N-1 of the seed's
+stream) on the cell's forget training samples, the data the check sees, and which `teacher_check` rejects each.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from pathlib import Path
 
 import torch
 
-from methods.bad_teaching import chosen_teacher, incompetent_teacher
+from methods.bad_teaching import chosen_teacher, incompetent_teacher, prefers
 from unlearnbench.config import parse_assignments
 from unlearnbench.plan import Overrides, load_sweep, select_cells
 from unlearnbench.run import add_env_options, env_from_args
@@ -69,6 +74,8 @@ def main() -> None:
                     help="only draw the random teachers of seeds 0..N-1 and count, per class, those that prefer it")
     ap.add_argument("--teacher-images", type=int, default=2000, metavar="N",
                     help="with --teacher-seeds: the first N test images (all classes; default 2000)")
+    ap.add_argument("--teacher-draws", type=int, default=0, metavar="N",
+                    help="only describe the cell's teachers of draws 0..N-1 and which teacher_check rejects each")
     ap.add_argument("--hp", action="append", metavar="KEY=VALUE", help="a Bad Teaching hyperparameter override")
     add_env_options(ap)
     args = ap.parse_args()
@@ -85,6 +92,14 @@ def main() -> None:
         first = torch.arange(min(args.teacher_images, len(data.test.labels)))
         teacher_preferences(task, args.teacher_seeds, cell.hparams.teacher_init, data.sample_set("test").subset(first),
                             data.test.labels[first], runtime, batch)
+        return
+    if args.teacher_draws:
+        for draw in range(args.teacher_draws):
+            teacher = incompetent_teacher(task, args.seed, cell.hparams.teacher_init, draw)
+            logits = predict(teacher, task.forget, runtime, batch)
+            rejected = [check for check in ("majority", "chance")
+                        if prefers(logits, cell.forget_class, dataclasses.replace(cell.hparams, teacher_check=check))]
+            print(describe(f"draw {draw}", logits, cell.forget_class) + f"  rejected by: {rejected or 'none'}")
         return
     incompetent = chosen_teacher(task, args.seed, cell.hparams, avoid=cell.forget_class)  # the one the cell uses
     original, _, _ = runner.original(cell.setup)
