@@ -26,7 +26,7 @@ not rejected is the same network as without the switch, so only the unlucky draw
 reason the issue gives UNSIR's corrected noise: the paper's intent (an incompetent teacher knows nothing of the forget
 class) is clear, and a teacher that confidently names the forget class defeats it; the released behaviour is one
 switch away.
-What "prefers" means (`teacher_check`): `"majority"` (the first version, which the committed CPU grid ran) rejects a
+What "prefers" means (`teacher_check`): `"majority"` (the first version; `extra/bt_teacher_majority/` of results/mnist) rejects a
 teacher that sends most forget samples to the forget class; `"chance"` (the default, added later) also rejects one
 whose mean softmax probability of the forget class exceeds 1/C, what a teacher that knows nothing of the class would
 give it. The student learns the teacher's probabilities, so a runner-up forget class survives in part (full MNIST,

@@ -96,9 +96,8 @@ def test_data_config_defaults():
 def test_committed_records_keep_matching_their_cells():
     """Hyperparameters added later (`since`) must not orphan recorded results: every committed record of the CPU
     grid is still a planned cell, so a resumed sweep skips it. Bad Teaching's earlier records (timm's teacher init,
-    1 epoch; then the released single teacher draw; kept in extra/) match the cells that ask for that behaviour, not
-    the current default's; so do the reruns with the default teacher check, which the CPU grid's file pins to its old
-    value."""
+    1 epoch; the released single teacher draw; the first teacher check; kept in extra/) match the cells that ask for
+    that behaviour, not the current default's."""
     from pathlib import Path
 
     from unlearnbench.plan import load_sweep
@@ -109,13 +108,11 @@ def test_committed_records_keep_matching_their_cells():
     current = {c.key for c in load_sweep(config).cells}
     records = load_records(results)
     assert len(records) == 54 and all(r["config_hash"] in current for r in records)
-    for extra, settings in (("bt_timm_init", {"teacher_init": "model", "epochs": 1, "teacher_redraws": 0}),
-                            ("bt_released_teacher", {"teacher_redraws": 0})):
+    majority = {"teacher_check": "majority"}
+    for extra, settings in (("bt_timm_init", {"teacher_init": "model", "epochs": 1, "teacher_redraws": 0, **majority}),
+                            ("bt_released_teacher", {"teacher_redraws": 0, **majority}),
+                            ("bt_teacher_majority", majority)):
         legacy = {c.key for c in load_sweep(config, Overrides(method={"bad_teaching": settings})).cells
                   if c.method == "bad_teaching"}
         old_bt = load_records(results / "extra" / extra)
         assert len(old_bt) == 9 and all(r["config_hash"] in legacy for r in old_bt) and not legacy & current
-    chance = {c.key for c in load_sweep(config, Overrides(method={"bad_teaching": {"teacher_check": "chance"}})).cells
-              if c.method == "bad_teaching"}
-    rerun = load_records(results / "extra" / "bt_teacher_chance")  # the cells whose teacher the default check changes
-    assert len(rerun) == 3 and all(r["config_hash"] in chance for r in rerun) and not chance & current
