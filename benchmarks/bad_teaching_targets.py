@@ -101,7 +101,7 @@ def main() -> None:
                         if prefers(logits, cell.forget_class, dataclasses.replace(cell.hparams, teacher_check=check))]
             print(describe(f"draw {draw}", logits, cell.forget_class) + f"  rejected by: {rejected or 'none'}")
         return
-    incompetent = chosen_teacher(task, args.seed, cell.hparams, avoid=cell.forget_class)  # the one the cell uses
+    incompetent, _ = chosen_teacher(task, args.seed, cell.hparams, avoid=cell.forget_class)  # the one the cell uses
     original, _, _ = runner.original(cell.setup)
     student, facts = runner.unlearn(cell)
     for name, model in (("random net", incompetent), ("θ*", original), ("student", student)):

@@ -12,7 +12,7 @@ Defaults are the original notebook's (GitHub vikram2000b/Fast-Machine-Unlearning
 the bad-teaching repo and the SSD harness use other values (B 256/32, 250/25 noise steps, 80 copies, lr 1e-4,
 500 per class): every one of them is a hyperparameter here.
 
-`released_code = true` reproduces the three defects of every released copy (BASELINES.md), for comparison:
+Variant `fast_effective+released` (`released_code = true`) reproduces the three defects of every released copy (BASELINES.md), for comparison:
 the impair set gets only the first 3 noise images of each copy (a loop over `batch[0].size(0)`, the channels),
 every noise sample is labelled class 0, and the model stays in train mode while the noise is learned (BatchNorm
 statistics move with the noise). The default is the corrected behaviour the paper describes.
@@ -26,26 +26,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unlearnbench.config import TrainRecipe
+from unlearnbench.config import TrainRecipe, at_least, positive
 from unlearnbench.data import Batch, SampleSet, TensorSource
-from unlearnbench.method import Sizes, UnlearnTask, register_method
+from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
 from unlearnbench.train import fit, make_optimizer, train_steps
 
 
 @dataclass(frozen=True)
 class FastEffectiveHP:
-    noise_batch: int = 256  # noise images learned (notebook)
-    noise_steps: int = 40  # Adam steps on the noise (notebook: 5 epochs × 8 steps)
-    noise_lr: float = 0.1  # all copies
-    noise_lambda: float = 0.1  # weight of mean ‖N_b‖² (all copies)
-    noise_copies: int = 20  # copies of the noise batch in the impair set (notebook: 20 batches)
-    retain_per_class: int = 1000  # retain subset: first n images of each retain class (notebook)
-    impair_lr: float = 0.02  # notebook
-    repair_lr: float = 0.01  # notebook
-    batch_size: int = 256  # impair and repair (notebook)
-    impair_epochs: int = 1
-    repair_epochs: int = 1
+    noise_batch: int = at_least(1, 256)  # noise images learned (notebook)
+    noise_steps: int = at_least(0, 40)  # Adam steps on the noise (notebook: 5 epochs × 8 steps)
+    noise_lr: float = positive(0.1)  # all copies
+    noise_lambda: float = at_least(0, 0.1)  # weight of mean ‖N_b‖² (all copies)
+    noise_copies: int = at_least(1, 20)  # copies of the noise batch in the impair set (notebook: 20 batches)
+    retain_per_class: int = at_least(1, 1000)  # retain subset: first n images of each retain class (notebook)
+    impair_lr: float = positive(0.02)  # notebook
+    repair_lr: float = positive(0.01)  # notebook
+    batch_size: int = at_least(1, 256)  # impair and repair (notebook)
+    impair_epochs: int = at_least(1, 1)  # notebook
+    repair_epochs: int = at_least(0, 1)  # notebook
     released_code: bool = False  # reproduce the released code's defects (see the module docstring)
 
 
@@ -100,3 +100,7 @@ def fast_effective(model: nn.Module, task: UnlearnTask, hp: FastEffectiveHP, see
                        precision=task.recipe.precision, channels_last=task.recipe.channels_last)
     fit(model, subset, step, task.runtime, data_order, what="repair")
     return model
+
+
+register_variant("fast_effective+released", "fast_effective", {"released_code": True},
+                 "the released code: 3 noise images per copy, labelled 0, noise learned in train mode (paper: all, k)")

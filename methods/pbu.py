@@ -17,7 +17,8 @@ Defaults and their sources (official code, GitHub Shash12-ship/pbu @a507760, MNI
                                          are cheaper options (C backward passes per sample are costly for C≈100)
     bn_mode "train"                      official (BatchNorm running statistics move on forget-only batches)
 
-The stopping rule (our addition; the paper's code runs a fixed 5 epochs). The objective is unbounded below: after
+The stopping rule, PBU's one default that is neither the paper's nor the code's (docs/methods.md says why): the paper
+gives no schedule and the code runs a fixed 5 epochs (variant `pbu+fixed5`). The objective is unbounded below: after
 S_n is forgotten, further steps only push log p(y|x) toward −∞ and drag the other classes down (the official notebook
 goes from A_Dr ≈ 97% after 1–2 epochs to 70–80% after 5). A fixed epoch count is therefore fragile, and choosing it
 by watching test accuracy on the retain classes, as the official tuning apparently did, uses data PBU claims not to
@@ -27,7 +28,8 @@ accuracy is ≤ `stop_threshold` %. The probe images are forget samples, so the 
 that every probe image is misclassified; that is the point where the official runs have A_Df ≈ 0 while A_Dr is
 still intact (epoch 1–2). `stop = "none"` reproduces the official fixed schedule.
 
-Two switches, off by default (ours; `benchmarks/pbu_stopping.py` compares them on the same θ* and Fisher):
+Two switches, off by default (ours, variants `pbu+holdout` and `pbu+keep_bn`; `benchmarks/pbu_stopping.py` compares
+them on the same θ* and Fisher):
     stop_holdout   the probe images are left out of the ascent, so the probe measures images the method has not
                    pushed down, as the test set's are (a probe that is trained on can reach 0% while unseen images of
                    the class are still recognised: the paper protocol's class 6, seed 0, stopped at A_Df 1.57%).
@@ -47,10 +49,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unlearnbench.config import since
+from unlearnbench.config import at_least, param, positive, since
 from unlearnbench.data import Batch
 from unlearnbench.fisher import diagonal_fisher
-from unlearnbench.method import Sizes, UnlearnTask, register_method
+from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
 from unlearnbench.train import accuracy, make_optimizer, predict, train_steps
 
@@ -59,20 +61,20 @@ log = logging.getLogger("unlearnbench")
 
 @dataclass(frozen=True)
 class PBUHP:
-    alpha: float = 721.0  # weight of the mean log-likelihood of S_n (official, class 8)
-    beta: float = 100.0  # weight of the Fisher-weighted distance to θ* (official, class 8)
-    gamma: float = 4001.0  # weight of the squared L2 distance to θ* (official)
-    lr: float = 1e-4  # Adam (official)
-    batch_size: int = 64  # official
-    epochs: int = 5  # official; an upper bound when a stopping rule is on
+    alpha: float = positive(721.0)  # weight of the mean log-likelihood of S_n (official, class 8)
+    beta: float = at_least(0, 100.0)  # weight of the Fisher-weighted distance to θ* (official, class 8)
+    gamma: float = at_least(0, 4001.0)  # weight of the squared L2 distance to θ* (official)
+    lr: float = positive(1e-4)  # Adam (official)
+    batch_size: int = at_least(1, 64)  # official
+    epochs: int = at_least(1, 5)  # official; an upper bound when a stopping rule is on
     fisher: Literal["true", "empirical", "mc"] = "true"  # official: true Fisher
     fisher_backend: Literal["layerwise", "func"] = "layerwise"  # same numbers; layerwise is faster (fisher.py)
-    fisher_memory_mb: int = 1024  # memory for one chunk of per-sample gradients (speed/memory trade-off only)
+    fisher_memory_mb: int = at_least(1, 1024)  # memory for one chunk of per-sample gradients (speed/memory trade-off only)
     bn_mode: Literal["train", "eval"] = "train"  # official: train mode during unlearning
     stop: Literal["forget_acc", "none"] = "forget_acc"  # blind stopping rule (ours), or the fixed schedule
-    stop_threshold: float = 0.0  # stop once accuracy on the probe of S_n is at most this (percent)
-    stop_every: int = 10  # steps between checks
-    stop_probe: int = 256  # forget-training images in the probe (the first ones of S_n)
+    stop_threshold: float = param(0.0, ge=0, le=100)  # stop once accuracy on the probe of S_n is at most this (percent)
+    stop_every: int = at_least(1, 10)  # steps between checks
+    stop_probe: int = at_least(1, 256)  # forget-training images in the probe (the first ones of S_n)
     stop_holdout: bool = since(False, False)  # keep the probe out of the ascent: it then estimates unseen images
     bn_stats: Literal["update", "keep"] = since("update", "update")  # official: running stats move; keep: θ*'s stay
 
@@ -138,7 +140,8 @@ def pbu(model: nn.Module, task: UnlearnTask, hp: PBUHP, seed: int) -> nn.Module:
     reference = [p.detach().clone() for p in params]  # θ*, frozen
     fisher = [fisher_by_name[k].to(p.dtype) for k, p in zip(names, params)]
     runtime.sync()  # the Fisher's time, not its launch
-    log.info("pbu: %s Fisher on %d forget images in %.1f s", hp.fisher, len(forget), time.perf_counter() - start)
+    fisher_seconds = time.perf_counter() - start
+    log.info("pbu: %s Fisher on %d forget images in %.1f s", hp.fisher, len(forget), fisher_seconds)
     optimizer = make_optimizer(params, "adam", hp.lr)
     n_probe = min(hp.stop_probe, len(forget) // 4 if hp.stop_holdout else len(forget))  # held out: ≤ a quarter
     probe = forget.subset(torch.arange(n_probe))
@@ -166,4 +169,13 @@ def pbu(model: nn.Module, task: UnlearnTask, hp: PBUHP, seed: int) -> nn.Module:
             log.info("pbu: forget probe at <= %.2f%% after %d steps (epoch %d): stopping", hp.stop_threshold,
                      steps, epoch + 1)
             break
-    return model
+    return model, {"steps": steps, "epochs_run": epoch + 1, "stopped_early": stats.stopped,
+                   "fisher_seconds": round(fisher_seconds, 3)}
+
+
+register_variant("pbu+fixed5", "pbu", {"stop": "none"},
+                 "the official code's fixed schedule: 5 epochs, no stopping rule")
+register_variant("pbu+holdout", "pbu", {"stop_holdout": True},
+                 "ours: the stopping rule's probe images are kept out of the ascent")
+register_variant("pbu+keep_bn", "pbu", {"bn_stats": "keep"},
+                 "ours: BatchNorm's running statistics stay θ*'s while unlearning")

@@ -24,7 +24,7 @@ def _swap(args: list[str], flag: str, value: str) -> list[str]:
     (_swap(BASE, "--method", "forget_all"), "unknown method 'forget_all'; valid:"),
     (_swap(BASE, "--forget-class", "12"), "forget class 12 is out of range for mnist"),
     (_swap(BASE, "--forget-class", "two"), "invalid int value: 'two'"),
-    (BASE + ["--train", "epochs=0"], "must be positive"),
+    (BASE + ["--train", "epochs=0"], "epochs: must be >= 1, got 0"),
     (BASE + ["--train", "epochs"], "expected KEY=VALUE"),
     (BASE + ["--hp", "learning_rate=1"], "method.finetune: unknown key"),
     (BASE + ["--device", "cuda:7"], "CUDA is not available"),

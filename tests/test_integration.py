@@ -45,12 +45,18 @@ def test_retrain_then_finetune_forget_class_2(env, capsys):
         {k: rt[k] for k in ("acc_forget", "acc_retain", "unlearn_seconds", "config_hash")}
     assert again["method_cache_hit"] is True and again["original_cache_hit"] is True
 
-    ft, out = _run(env, "finetune", capsys, "--hp", "epochs=2")
+    # a variant runs like any method, under its own name, with its overrides over the base's defaults
+    ft, out = _run(env, "finetune+cosine", capsys, "--hp", "epochs=2")
     assert "original : cache hit" in out
     assert ft["acc_forget"] == 0.0 and ft["acc_retain"] > ft["original_acc_retain"] - 5
     assert ft["forget_samples_seen"] == 0 and ft["retain_samples_seen"] == 2700 and ft["retain_draws"] == 5400
-    assert ft["config"]["method"] == {"name": "finetune", "epochs": 2, "lr": 1e-3, "optimizer": "adam",
+    assert ft["config"]["method"] == {"name": "finetune+cosine", "epochs": 2, "lr": 1e-3, "optimizer": "adam",
                                       "batch_size": 0, "weight_decay": 0.0, "scheduler": "cosine"}
+    assert ft["diagnostics"] == {"steps": 2 * 43}  # 2,700 retain images in batches of θ*'s 64
+    # every record names the θ* and the oracle it was measured against
+    assert ft["original_checkpoint"] == rt["original_checkpoint"] and len(ft["original_checkpoint"]["sha256"]) == 64
+    assert ft["oracle_checkpoint"] == rt["oracle_checkpoint"] != ft["original_checkpoint"]
+    assert ft["threads"] >= 1
     assert ft["config"]["train"]["epochs"] == 2 and ft["config"]["data"]["train_per_class"] == 300
     assert ft["retrain_seconds"] == rt["unlearn_seconds"] and ft["retrain_acc_retain"] == rt["acc_retain"]
     for metric in ("mia", "mia_retrain", "zrf", "kl_to_retrain", "activation_distance", "speedup"):

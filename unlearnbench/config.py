@@ -95,8 +95,75 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     raise UsageError(f"{where}: expected {name}, got {value!r}")
 
 
+@dataclass(frozen=True)
+class Range:
+    """The valid values of a numeric setting, declared where the setting is declared (see `param`)."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def __contains__(self, value: Any) -> bool:
+        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+
+    def describe(self) -> str:
+        parts = [f"{op} {_num(v)}" for op, v in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
+                 if v is not None]
+        return " and ".join(parts)
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(v)
+
+
+_NO_LEGACY = object()
+
+
+def param(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+          lt: float | None = None, legacy: Any = _NO_LEGACY) -> Any:
+    """A dataclass field with its valid range: `lr: float = param(1e-4, gt=0)`, `epochs: int = param(1, ge=1)`.
+
+    `build` refuses a value outside the range (one line naming the key, the range and the value) before any work.
+    A `None` value (an optional setting left to its default behaviour) is not range-checked. `legacy`: see `since`.
+    """
+    bounds = Range(ge, gt, le, lt)
+    metadata: dict[str, Any] = {"range": bounds} if bounds != Range() else {}
+    if legacy is not _NO_LEGACY:
+        metadata["legacy"] = legacy
+    return field(default=default, metadata=metadata)
+
+
+def positive(default: Any, **kw: Any) -> Any:
+    """> 0 (learning rates, weights that must not vanish)."""
+    return param(default, gt=0, **kw)
+
+
+def at_least(low: float, default: Any, **kw: Any) -> Any:
+    """>= `low` (counts: epochs >= 1, batch sizes >= 1; >= 0 where 0 means "the default")."""
+    return param(default, ge=low, **kw)
+
+
+def fraction(default: Any, **kw: Any) -> Any:
+    """In [0, 1]."""
+    return param(default, ge=0, le=1, **kw)
+
+
+def check_ranges(obj: Any, label: str) -> None:
+    """Every field of dataclass `obj` that declares a `Range` holds a value inside it; else a UsageError."""
+    for f in dataclasses.fields(obj):
+        rng = f.metadata.get("range")
+        value = getattr(obj, f.name)
+        if rng is None or value is None or isinstance(value, bool):
+            continue
+        if not isinstance(value, (int, float)) or value not in rng:
+            raise UsageError(f"{label}.{f.name}: must be {rng.describe()}, got {value!r}")
+
+
 def build(cls: type[T], values: Mapping[str, Any] | None = None, where: str = "", base: T | None = None) -> T:
-    """Build dataclass `cls` from `values`, strictly: unknown keys and wrong types are UsageErrors.
+    """Build dataclass `cls` from `values`, strictly: unknown keys, wrong types and values outside a field's declared
+    range (`param`) are UsageErrors.
 
     `base` supplies the values not given (defaults otherwise). The instance's `check()` runs if it has one.
     """
@@ -109,6 +176,7 @@ def build(cls: type[T], values: Mapping[str, Any] | None = None, where: str = ""
         raise UsageError(f"{label}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(names)}")
     kwargs = {k: _coerce(v, hints[k], f"{label}.{k}") for k, v in values.items()}
     obj = dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
+    check_ranges(obj, label)
     check = getattr(obj, "check", None)
     if check is not None:
         check(label)
@@ -130,11 +198,11 @@ def as_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
-def since(legacy: Any, default: Any) -> Any:
+def since(legacy: Any, default: Any, **range_: Any) -> Any:
     """A hyperparameter added after results were recorded: `legacy` is the value that reproduces the behaviour from
     before it existed. Cell hashes leave the field out at that value, so older records and cached models still match
-    their cells (a new default that changes behaviour, rightly, changes the hash)."""
-    return field(default=default, metadata={"legacy": legacy})
+    their cells (a new default that changes behaviour, rightly, changes the hash). `range_`: as `param`'s."""
+    return param(default, legacy=legacy, **range_)
 
 
 def hash_view(obj: Any) -> dict[str, Any]:
@@ -163,23 +231,17 @@ class TrainRecipe:
     """How a model is trained from scratch: the original θ*, and the retrained oracle (same recipe, D_r only)."""
 
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = 1e-3
-    epochs: int = 2
-    batch_size: int = 128
-    weight_decay: float = 0.0
-    momentum: float = 0.9  # SGD only
+    lr: float = positive(1e-3)
+    epochs: int = at_least(1, 2)
+    batch_size: int = at_least(1, 128)
+    weight_decay: float = at_least(0, 0.0)
+    momentum: float = param(0.9, ge=0, lt=1)  # SGD only
     scheduler: Literal["none", "cosine"] = "none"
     augment: Literal["none", "crop", "crop_flip"] = "none"  # tensor data sets; streamed ones use their transforms
-    label_smoothing: float = 0.0
+    label_smoothing: float = param(0.0, ge=0, lt=1)
     precision: Precision = "fp32"  # autocast dtype; fp16 needs CUDA
     channels_last: bool = False
     compile: bool = False  # torch.compile the model for training loops
-
-    def check(self, where: str) -> None:
-        if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1:
-            raise UsageError(f"{where}: lr, epochs and batch_size must be positive")
-        if self.weight_decay < 0 or not 0 <= self.label_smoothing < 1:
-            raise UsageError(f"{where}: weight_decay must be >= 0 and label_smoothing in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -187,13 +249,9 @@ class DataConfig:
     """Which data set, at what input size, and (for quick runs) how much of it."""
 
     name: str = "mnist"
-    image_size: int = 0  # 0: the data set's default (MNIST 28→32 by zero padding, CIFAR 32, Food-101 224)
-    train_per_class: int = 0  # 0: every training image; n: the first n of each class (quick runs, tests)
-    test_per_class: int = 0  # likewise for the test split
-
-    def check(self, where: str) -> None:
-        if min(self.image_size, self.train_per_class, self.test_per_class) < 0:
-            raise UsageError(f"{where}: image_size, train_per_class, test_per_class must be >= 0")
+    image_size: int = at_least(0, 0)  # 0: the data set's default (MNIST 28→32 by zero padding, CIFAR 32, Food-101 224)
+    train_per_class: int = at_least(0, 0)  # 0: every training image; n: the first n of each class (quick runs, tests)
+    test_per_class: int = at_least(0, 0)  # likewise for the test split
 
 
 @dataclass(frozen=True)
@@ -213,15 +271,15 @@ class ModelConfig:
 class EvalConfig:
     """Evaluation settings that shape the metrics (not the models)."""
 
-    batch_size: int = 1024
+    batch_size: int = at_least(1, 1024)
     mia: bool = True  # membership inference on the forget set (SSD's entropy attack)
-    mia_members: int = 10000  # retain-train samples used as MIA members (0: all); a fixed, seeded subset
+    mia_members: int = at_least(0, 10000)  # retain-train samples used as MIA members (0: all); a fixed, seeded subset
     oracle: bool = True  # compare with the retrained model (gaps, KL, MIA gap, speed-up); trains it if missing
     zrf: bool = True  # zero-retrain forgetting score against a random-init model
-
-    def check(self, where: str) -> None:
-        if self.batch_size < 1 or self.mia_members < 0:
-            raise UsageError(f"{where}: batch_size must be >= 1 and mia_members >= 0")
+    # "published": on the forget class's test images against a random network with the official code's init (Bad
+    # Teaching's notebook, SSD's metrics.py); "forget_train_model_init": forget-train images against the model
+    # library's own init, what records made before this field existed measured
+    zrf_protocol: Literal["published", "forget_train_model_init"] = since("forget_train_model_init", "published")
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,22 @@ It receives θ* (a copy it may modify), an `UnlearnTask` holding only the sample
 `Withheld` that raises on use), its resolved hyperparameters and a seed. It never evaluates, times itself or writes
 files: the runner does those around the call. `cached=True` marks a method whose output depends on its config alone
 (retrain), so the runner trains it once and serves it from the checkpoint cache afterwards.
+
+A method may return `(model, diagnostics)` instead of the model: a small JSON-able dict of what it did (steps taken,
+whether a stopping rule fired, seconds spent on a sub-step). The runner stores it in the record's `diagnostics`.
+
+A method's default hyperparameters are its published recipe. Anything else we offer beside it (a fix, an addition, the
+released code's behaviour where it contradicts the paper) is a *variant*: a name, the base method, hyperparameter
+overrides and a one-line note, registered in the base method's module and run like any method:
+
+    register_variant("finetune+cosine", "finetune", {"scheduler": "cosine"}, "ours: cosine decay, as θ* trains")
+
+Look names up with `get_method` (unknown names are "unknown method 'x'; valid: ..."), list them with `list_methods`.
 """
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 from torch import nn
@@ -24,6 +35,7 @@ from .errors import did_you_mean
 from .runtime import Runtime
 
 ROLES = ("forget", "retain")
+VARIANT_SEP = "+"  # a variant's name is "<base>+<what it changes>"
 
 
 @dataclass(frozen=True)
@@ -65,14 +77,33 @@ class MethodSpec:
     needs: frozenset[str]
     cached: bool
     cost: CostFn = lambda hp, sizes: 0.0
+    base: str | None = None  # a variant: the method it varies (None: a method as published)
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # a variant's hyperparameters over the base defaults
+    note: str = ""  # a variant: what it changes and why, one line
+
+    @property
+    def is_variant(self) -> bool:
+        return self.base is not None
 
     @property
     def summary(self) -> str:
+        if self.note:
+            return self.note
         return (self.fn.__doc__ or "").strip().splitlines()[0] if self.fn.__doc__ else ""
 
-    def resolve(self, values: Mapping[str, Any] | None = None) -> Any:
-        """The method's hyperparameters: its defaults, updated strictly by `values`."""
-        return build(self.hparams, values, where=f"method.{self.name}")
+    def resolve(self, values: Mapping[str, Any] | None = None, base_values: Mapping[str, Any] | None = None) -> Any:
+        """The method's hyperparameters: its defaults, then (a variant) the base method's configured values and the
+        variant's overrides, then `values`; strictly (unknown keys, wrong types, values out of range are errors)."""
+        merged = {**(base_values or {}), **self.overrides, **(values or {})}
+        return build(self.hparams, merged, where=f"method.{self.name}")
+
+
+def split_output(out: "nn.Module | tuple[nn.Module, Mapping[str, Any]]") -> tuple[nn.Module, dict[str, Any]]:
+    """A method's return value as (model, diagnostics): a bare model has none."""
+    if isinstance(out, tuple):
+        model, diagnostics = out
+        return model, dict(diagnostics)
+    return out, {}
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
@@ -93,6 +124,25 @@ def register_method(name: str, *, hparams: type, needs: Sequence[str] = (), cach
     return decorate
 
 
+def register_variant(name: str, base: str, overrides: Mapping[str, Any], note: str) -> None:
+    """Register `name` as `base` with `overrides` over its defaults (see the module docstring). Call it in the base
+    method's module, after the base is registered."""
+    if base not in _REGISTRY:
+        raise ValueError(f"variant {name!r}: register its base method {base!r} first")
+    if not name.startswith(base + VARIANT_SEP) or name == base + VARIANT_SEP:
+        raise ValueError(f"variant {name!r} must be named '{base}{VARIANT_SEP}<what it changes>'")
+    if not note.strip() or "\n" in note.strip():
+        raise ValueError(f"variant {name!r} needs a one-line note")
+    spec = _REGISTRY[base]
+    variant = replace(spec, name=name, base=base, overrides=dict(overrides), note=note.strip())
+    hp = variant.resolve()  # the overrides must be valid hyperparameters of the base
+    if hp == spec.resolve():
+        raise ValueError(f"variant {name!r} changes nothing of {base!r}'s defaults")
+    if name in _REGISTRY and (_REGISTRY[name].base, _REGISTRY[name].overrides) != (base, variant.overrides):
+        raise ValueError(f"method {name!r} is registered twice")
+    _REGISTRY[name] = variant
+
+
 def _discover() -> None:
     importlib.import_module("methods")  # importing the package registers every module in methods/
 
@@ -104,8 +154,16 @@ def get_method(name: str) -> MethodSpec:
     return _REGISTRY[name]
 
 
-def list_methods() -> list[str]:
-    """Registered names: the paper's column order first (methods.ORDER), then any others."""
+def list_methods(variants: bool = True) -> list[str]:
+    """Registered names: the paper's column order first (methods.ORDER), then any others, each method followed by
+    its variants (alphabetically); `variants=False`: the methods as published only."""
     _discover()
     from methods import ORDER
-    return [m for m in ORDER if m in _REGISTRY] + sorted(set(_REGISTRY) - set(ORDER))
+    bases = [m for m in _REGISTRY if not _REGISTRY[m].is_variant]
+    ordered = [m for m in ORDER if m in bases] + sorted(set(bases) - set(ORDER))
+    out = []
+    for m in ordered:
+        out.append(m)
+        if variants:
+            out += sorted(v for v, spec in _REGISTRY.items() if spec.base == m)
+    return out

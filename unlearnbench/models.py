@@ -80,3 +80,16 @@ def count_parameters(model: nn.Module) -> int:
 
 def state_dict_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+
+
+def live_residual_branches(model: nn.Module) -> nn.Module:
+    """Undo timm's `zero_init_last`: BatchNorm layers whose scale is all zero get scale 1 (torchvision's init).
+
+    A random network made this way answers confidently and arbitrarily, as the official code's random networks
+    (torchvision models) do; timm's zero-initialised residual branches make a random ResNet nearly uniform instead.
+    Bad Teaching's incompetent teacher and ZRF's reference network are both made so."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.weight is not None and not m.weight.any():
+                m.weight.fill_(1.0)
+    return model

@@ -115,16 +115,17 @@ def section_loader(runner: Runner, model: str, small: str, steps: int, workers: 
 # --------------------------------------------------------------------------------------------------------------------
 def section_methods(runner: Runner, model: str, forget_class: int, ov: Overrides) -> str:
     rows, times = [], {}
-    for method in [m for m in list_methods() if m != "original"]:
+    for method in [m for m in list_methods(variants=False) if m != "original"]:
         cell = resolve_cell("mnist", model, forget_class, 0, method, ov)
         original, meta, _ = runner.original(cell.setup)  # trained (and cached) once, not timed here
         task, trackers = runner.task(cell)
-        from .method import get_method
+        from .method import get_method, split_output
         spec = get_method(method)
         work = copy.deepcopy(original)
         out: list[torch.nn.Module] = []
         with deterministic(0):
-            seconds = _timed(lambda: out.append(spec.fn(work.train(), task, cell.hparams, 0)), runner.device)
+            seconds = _timed(lambda: out.append(split_output(spec.fn(work.train(), task, cell.hparams, 0))[0]),
+                             runner.device)
         times[method] = seconds
         logits = predict(out[0].eval(), runner.data(cell.setup.data).sample_set("test"), task.runtime)
         acc_f, acc_r = forget_retain_accuracy(logits, runner.data(cell.setup.data).test.labels, forget_class)

@@ -6,7 +6,8 @@ The TOML tables shared by the one-cell CLI and sweep files:
     [model]           ModelConfig fields       (pretrained, pretrained_file)
     [train]           TrainRecipe fields       (over the data set's default recipe)
     [eval]            EvalConfig fields
-    [method.<name>]   that method's hyperparameters
+    [method.<name>]   that method's hyperparameters (a variant, quoted: [method."pbu+fixed5"], also takes its
+                      base method's table, under its own overrides)
     [method.<name>.class.<k>]  hyperparameters for forget class k only (PBU's official α, β differ per class)
 
 Everything is checked here, before any work: unknown tables or keys, wrong types, unknown names, classes out of range.
@@ -112,8 +113,14 @@ def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method:
     if not isinstance(forget_class, int) or isinstance(forget_class, bool):
         raise UsageError(f"forget class must be an integer, got {forget_class!r}")
     check_forget_class(get_dataset_spec(dataset), forget_class)
+
+    def configured(name: str) -> dict[str, Any]:
+        return {**ov.method.get(name, {}), **ov.per_class.get(name, {}).get(forget_class, {})}
+
     def hparams(name: str) -> Any:
-        return get_method(name).resolve({**ov.method.get(name, {}), **ov.per_class.get(name, {}).get(forget_class, {})})
+        """A variant takes its base method's configured values too (e.g. PBU's per-class α, β), under its own."""
+        spec = get_method(name)
+        return spec.resolve(configured(name), configured(spec.base) if spec.base else None)
 
     return Cell(setup, forget_class, method, hparams(method), build(EvalConfig, ov.eval, where="eval"),
                 oracle=hparams(ORACLE))

@@ -71,8 +71,10 @@ def parser() -> ArgumentParser:
 def list_everything() -> str:
     lines = ["datasets: " + ", ".join(list_datasets()), "models: " + ", ".join(list_models()) +
              " (or any timm name)", "methods:"]
-    lines += [f"  {name:15s} needs {'+'.join(sorted(get_method(name).needs)) or 'nothing':13s} "
-              f"{get_method(name).summary}" for name in list_methods()]
+    names = list_methods()
+    width = max(map(len, names))
+    lines += [f"  {name:{width}s}  needs {'+'.join(sorted(get_method(name).needs)) or 'nothing':13s} "
+              f"{get_method(name).summary}" for name in names]
     return "\n".join(lines)
 
 

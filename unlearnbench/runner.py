@@ -19,9 +19,9 @@ from torch import nn
 from .cache import CheckpointCache
 from .config import Cell, DataConfig, Setup, TrainRecipe, hash_view, stable_hash
 from .data import DataBundle, SampleSet, Tracker, Withheld, load_data
-from .method import UnlearnTask, get_method
+from .method import UnlearnTask, get_method, split_output
 from .metrics import activation_distance, kl_divergence, mia_score, speedup, zrf
-from .models import create_model
+from .models import create_model, live_residual_branches
 from .plan import ORACLE
 from .runtime import DATA_ORDER, Runtime, describe_device, deterministic, generator, resolve_device, versions
 from .train import fit, forget_retain_accuracy, predict
@@ -121,9 +121,13 @@ class Runner:
         task, trackers = self.task(cell)
         runtime = task.runtime
 
+        diagnostics: dict[str, Any] = {}
+
         def call(model: nn.Module) -> nn.Module:
             with deterministic(setup.seed):
                 out = spec.fn(model.train(), task, cell.hparams, setup.seed)
+            out, found = split_output(out)  # what the method did (steps, stopping), for the record
+            diagnostics.update(found)
             return out.eval()
 
         def drawn() -> dict[str, int]:
@@ -133,20 +137,21 @@ class Runner:
         if spec.cached:
             info = {"kind": cell.method, "config": cell.to_dict(), "versions": versions(),
                     "device": describe_device(self.device)}
-            model, meta, hit = self.cache.get_or_build(self.method_key(cell), lambda: copy.deepcopy(original),
-                                                       lambda: (call(copy.deepcopy(original)), drawn()), info,
-                                                       runtime.sync)
+            model, meta, hit = self.cache.get_or_build(
+                self.method_key(cell), lambda: copy.deepcopy(original),
+                lambda: (call(copy.deepcopy(original)), {**drawn(), "diagnostics": diagnostics}), info, runtime.sync)
             log.info("%s: %s (took %.1f s)", cell.method, "cache hit" if hit else "trained and cached",
                      meta["seconds"])
             return model.eval(), {"unlearn_seconds": meta["seconds"], "method_cache_hit": hit,
-                                  **{k: meta[k] for k in drawn()}}
+                                  **{k: meta[k] for k in drawn()}, "diagnostics": meta.get("diagnostics", {}),
+                                  "checkpoint": {"key": meta["key"], "sha256": meta["sha256"]}}
         model = copy.deepcopy(original)  # θ* stays intact for the next cell; the copy is not part of the time
         runtime.sync()
         start = time.perf_counter()
         model = call(model)
         runtime.sync()
         seconds = time.perf_counter() - start
-        return model, {"unlearn_seconds": seconds, "method_cache_hit": None, **drawn()}
+        return model, {"unlearn_seconds": seconds, "method_cache_hit": None, **drawn(), "diagnostics": diagnostics}
 
     # ---------------------------------------------------------------------------------------------------- evaluation
     def outputs(self, model: nn.Module, cell: Cell, parts: tuple[str, ...] | None = None,
@@ -156,7 +161,8 @@ class Runner:
         metrics need. Memoised under `memo` for models that many cells share (θ*, the oracle, ZRF's random net)."""
         ev = cell.eval
         if parts is None:
-            parts = ("test",) + (("forget_train",) if ev.mia or ev.zrf else ()) + (("members",) if ev.mia else ())
+            old_zrf = ev.zrf and ev.zrf_protocol != "published"
+            parts = ("test",) + (("forget_train",) if ev.mia or old_zrf else ()) + (("members",) if ev.mia else ())
         key = f"{memo}/{cell.forget_class}/{ev.batch_size}/{ev.mia_members}/{parts}" if memo else None
         if key is not None and key in self._logits:
             return self._logits[key]
@@ -187,9 +193,12 @@ class Runner:
             self._oracles[key] = self.unlearn(self.oracle_cell(cell))
         return self._oracles[key]
 
-    def random_model(self, setup: Setup) -> nn.Module:
-        """ZRF's reference: a network of the same architecture that never learned anything, in eval mode."""
-        return self.new_model(setup, int(torch.randint(2**31, (1,), generator=generator(setup.seed, ZRF_SEED)))).eval()
+    def random_model(self, setup: Setup, official_init: bool = True) -> nn.Module:
+        """ZRF's reference: a network of the same architecture that never learned anything, in eval mode, initialised
+        as the official code's (torchvision's init, residual branches live: Bad Teaching's incompetent teacher)."""
+        seed = int(torch.randint(2**31, (1,), generator=generator(setup.seed, ZRF_SEED)))
+        model = self.new_model(setup, seed)
+        return (live_residual_branches(model) if official_init else model).eval()
 
     def metrics(self, cell: Cell, out: dict[str, torch.Tensor], unlearn_seconds: float) -> dict[str, Any]:
         labels = self.data(cell.setup.data).test.labels
@@ -197,11 +206,16 @@ class Runner:
         found: dict[str, Any] = {}
         if cell.eval.mia:
             found["mia"] = mia_score(out["members"], out["test"], out["forget_train"])
-        if cell.eval.zrf:
-            rnd = self.outputs(self.random_model(cell.setup), cell, ("forget_train",), memo=f"random/{cell.setup.key}")
+        if cell.eval.zrf and cell.eval.zrf_protocol == "published":  # the forget class's test images
+            rnd = self.outputs(self.random_model(cell.setup), cell, ("test",), memo=f"random/{cell.setup.key}")
+            found["zrf"] = zrf(out["test"][is_forget], rnd["test"][is_forget])
+        elif cell.eval.zrf:
+            rnd = self.outputs(self.random_model(cell.setup, official_init=False), cell, ("forget_train",),
+                               memo=f"random_model_init/{cell.setup.key}")
             found["zrf"] = zrf(out["forget_train"], rnd["forget_train"])
         if cell.eval.oracle:
             model, facts = self.oracle(cell)
+            found["oracle_checkpoint"] = facts["checkpoint"]  # which retrained model every gap is measured against
             ref = self.outputs(model, cell, memo=self.method_key(self.oracle_cell(cell)))
             ref_f, ref_r = forget_retain_accuracy(ref["test"], labels, cell.forget_class)
             acc_f, acc_r = forget_retain_accuracy(out["test"], labels, cell.forget_class)
@@ -231,12 +245,14 @@ class Runner:
             "dataset": setup.data.name, "model": setup.model.name, "forget_class": cell.forget_class,
             "seed": setup.seed, "method": cell.method,
             "acc_forget": acc_f, "acc_retain": acc_r, "original_acc_forget": o_f, "original_acc_retain": o_r,
-            **facts,
+            **{k: v for k, v in facts.items() if k != "checkpoint"},
             **self.metrics(cell, out, facts["unlearn_seconds"]),
             "original_train_seconds": original_meta["seconds"], "original_cache_hit": original_hit,
+            # which θ* this cell started from: its cache key (the recipe's hash) and the checkpoint's sha256
+            "original_checkpoint": {"key": original_meta["key"], "sha256": original_meta["sha256"]},
             "test_forget_samples": int((labels == cell.forget_class).sum()),
             "test_retain_samples": int((labels != cell.forget_class).sum()),
             "config_hash": cell.key, "config": cell.to_dict(),
-            "versions": versions(), "device": describe_device(self.device),
+            "versions": versions(), "device": describe_device(self.device), "threads": torch.get_num_threads(),
             "host": socket.gethostname(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }

@@ -129,10 +129,20 @@ def describe_device(device: torch.device) -> dict[str, Any]:
         return {"type": "cuda", "name": torch.cuda.get_device_name(device),
                 "capability": ".".join(map(str, torch.cuda.get_device_capability(device))),
                 "cuda": torch.version.cuda}
-    cpu = platform.processor() or platform.machine()
+    cpu, flags = platform.processor() or platform.machine(), []
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+            info = f.read().splitlines()
+        cpu = next((ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")), cpu)
+        flags = next((ln.split(":", 1)[1].split() for ln in info if ln.startswith("flags")), [])
     except OSError:
         pass
-    return {"type": "cpu", "name": cpu, "threads": torch.get_num_threads(), "cores": os.cpu_count()}
+    # the vector units decide speed and, at a fixed thread count, which bits CPU training produces
+    vector = sorted(f for f in flags if f in VECTOR_FLAGS)
+    return {"type": "cpu", "name": cpu, "threads": torch.get_num_threads(), "cores": os.cpu_count(),
+            "vector_flags": vector}
+
+
+#: The /proc/cpuinfo flags that tell hosts apart for speed and numerics.
+VECTOR_FLAGS = frozenset({"avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx512_fp16", "amx_bf16",
+                          "amx_tile", "amx_int8"})
