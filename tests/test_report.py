@@ -133,3 +133,79 @@ def test_latex_compiles(tmp_path):
     tex = (out / "table.tex").read_text()
     assert r"\multirow{3}{*}{MNIST}" in tex and r"\multirow{2}{*}{ResNet-34}" in tex and r"\toprule" in tex
     assert tex.index("ResNet-34") < tex.index("ConvNeXt-L")  # the paper's model order, not the alphabet
+
+
+# ------------------------------------------------------------------------------------------------ one θ* per row
+def _ck(sha):
+    return {"key": "original-x", "sha256": sha * 64}
+
+
+def _rows_from_two_thetas():
+    """Seed 0 of class 2: Initial, Retrain and PBU from θ* 'a'; fine-tune from θ* 'b' (retrained elsewhere)."""
+    same = {"original_checkpoint": _ck("a"), "oracle_checkpoint": _ck("o")}
+    return [_rec("original", 0, 99.0, 99.2, **same), _rec("retrain", 0, 0.0, 99.1, **same),
+            _rec("pbu", 0, 0.5, 95.0, **same),
+            _rec("finetune", 0, 0.0, 98.0, original_checkpoint=_ck("b"), oracle_checkpoint=_ck("o"))]
+
+
+def test_a_cell_from_another_theta_star_is_marked_in_every_format(tmp_path, capsys):
+    from unlearnbench.report import mixed_cells
+    mixed = mixed_cells(_rows_from_two_thetas())
+    assert list(mixed) == [("mnist", "resnet34", 2, "finetune")] and "θ*" in mixed[list(mixed)[0]][0]
+    _write_store(tmp_path / "res", _rows_from_two_thetas())
+    assert main([str(tmp_path / "res"), "--no-plots"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 1 cell(s) were measured from another θ* or oracle" in err
+    out = tmp_path / "res" / "report"
+    md, tex, csv = ((out / n).read_text() for n in ("table.md", "table.tex", "table.csv"))
+    assert "0.00†" in md and "98.00†" in md and "95.00†" not in md  # the fine-tune cell, not PBU's
+    assert "Fine-tune: seed 0: θ* sha256 bbbbbbbbbbbb, the row's sha256 aaaaaaaaaaaa" in md
+    assert r"98.00$^\dagger$" in tex and "98.00†" in csv
+    # --strict: the same input is an error, one line, exit 2
+    assert main([str(tmp_path / "res"), "--strict", "--no-plots", "--out", str(tmp_path / "strict")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--strict" in err[0] and not (tmp_path / "strict").exists()
+
+
+def test_older_records_are_told_apart_by_their_theta_star_accuracies():
+    from unlearnbench.report import mixed_cells
+    old = [_rec("original", 1, 99.16, 99.34, original_acc_forget=99.16, original_acc_retain=99.34),
+           _rec("pbu", 1, 0.0, 97.0, original_acc_forget=99.37, original_acc_retain=99.25)]
+    assert list(mixed_cells(old)) == [("mnist", "resnet34", 2, "pbu")]
+    same = [dict(r, original_acc_forget=99.16, original_acc_retain=99.34) for r in old]
+    assert mixed_cells(same) == {}
+
+
+def test_confidence_interval_by_hand_and_the_paper_outside_it():
+    s = summarize(records_frame(RECORDS)).set_index(["forget_class", "method"])
+    # original, class 2: mean 99.4667, std 0.45092, n 3: t(0.975, 2) = 4.302653 → half-width 4.302653·0.45092/√3
+    assert s.loc[(2, "original")]["acc_forget_ci"] == pytest.approx(4.302653 * 0.45092 / 3 ** 0.5, rel=1e-4)
+    assert pd.isna(s.loc[(2, "pbu")]["acc_forget_ci"])  # one seed: no interval
+    assert fmt(99.4667, 0.45092, 3, 2, ci=1.12) == "99.47 ± 0.45 [98.35, 100.59]"
+    comp = comparison(summarize(records_frame(RECORDS)), paper_numbers()).set_index(["forget_class", "method"])
+    # the paper's Initial A_Df 99.65 lies inside 99.47 ± 1.12; fine-tune class 6 (97.5 ± 0.71, n 2: t = 12.706,
+    # half-width 6.35) holds the paper's A_Dr; PBU has one seed, so no interval
+    assert comp.loc[(2, "original")]["acc_forget_paper_in_ci"] == "yes"
+    assert comp.loc[(2, "pbu")]["acc_retain_paper_in_ci"] == "n/a"
+    tight = [_rec("retrain", s, 0.0, 90.0 + s / 100) for s in range(3)]  # 90.00-90.02: the paper's 99.x is outside
+    row = comparison(summarize(records_frame(tight)), paper_numbers()).iloc[0]
+    assert row["acc_retain_paper_in_ci"] == "no"
+    from unlearnbench.report import comparison_markdown
+    assert "*" in comparison_markdown(comparison(summarize(records_frame(tight)), paper_numbers()))
+
+
+def test_variants_follow_their_base_and_methods_picks_columns(tmp_path):
+    from unlearnbench.report import method_label, methods_summary
+    recs = RECORDS + [_rec("pbu+fixed5", 0, 0.0, 80.0), _rec("finetune+cosine", 0, 0.0, 98.5, cls=6)]
+    table = paper_layout(summarize(records_frame(recs)), ["acc_forget"])
+    assert list(dict.fromkeys(m for m, _ in table.columns)) == ["original", "retrain", "finetune",
+                                                               "finetune+cosine", "pbu", "pbu+fixed5"]
+    assert method_label("pbu+fixed5") == "PBU +fixed5" and method_label("bad_teaching") == "Bad Teaching"
+    ms = methods_summary(records_frame(recs)).set_index("method")
+    assert ms.loc["original", "n"] == 3 and pd.isna(ms.loc["original", "unlearn_seconds_mean"])  # no time for θ*
+    assert ms.loc["retrain", "unlearn_seconds_mean"] == pytest.approx(410.0)
+    _write_store(tmp_path / "res", recs)
+    assert main([str(tmp_path / "res"), "--methods", "retrain,pbu+fixed5", "--no-plots", "--format", "md"]) == 0
+    md = (tmp_path / "res" / "report" / "table.md").read_text()
+    assert "PBU +fixed5 A_Df" in md and "Retrain A_Df" in md and "Initial" not in md and "PBU A_Df" not in md
+    assert main([str(tmp_path / "res"), "--methods", "nope", "--no-plots"]) == 2

@@ -1,7 +1,7 @@
 """Tables and plots from a results directory: the paper's table regenerated, beside the paper's own numbers.
 
     python -m unlearnbench.report RESULTS_DIR [--format csv,tex,md] [--compare-paper] [--out DIR]
-                                  [--metrics acc_forget,acc_retain]
+                                  [--metrics acc_forget,acc_retain] [--methods pbu,retrain] [--ci] [--strict]
 
 Writes, under --out (default RESULTS_DIR/report):
     summary.csv            tidy: one row per data set / model / class / method; mean, std, n of every metric
@@ -11,12 +11,23 @@ Writes, under --out (default RESULTS_DIR/report):
     comparison.{md,tex,csv} (--compare-paper) ours beside the paper's, with the difference
     plots/tradeoff_<data>_<model>.{png,pdf}   A_Dr against A_Df per method, error bars over seeds
     plots/time_<data>_<model>.{png,pdf}       unlearning time per method (log scale), retrain as the reference line
+    methods.{md,csv,tex}   one row per data set / model / method, pooled over forget classes and seeds: A_Df, A_Dr,
+                           MIA and its gap to the oracle, time, speed-up, samples seen (the retain-free comparison)
 Means are over seeds; std is the sample standard deviation (n − 1); n = 1 prints no ±; a missing cell prints "—".
+`--ci` adds the 95% confidence interval of the mean over seeds (Student's t, n − 1 degrees of freedom).
+Columns follow the method registry: the paper's methods first, each followed by its variants, then the others.
+
+One θ* per row. A row of the table compares methods that started from the same θ* (per seed) and were measured
+against the same retrained oracle. Every record names both (`original_checkpoint`, `oracle_checkpoint`: cache key and
+sha256; records older than those fields are identified by θ*'s and the oracle's test accuracies). A cell whose records
+started from another θ* than its row's (the Initial column's, else the most common) or met another oracle is marked †
+in every format, with a footnote and a warning on stderr; `--strict` makes it an error (exit 2).
 """
 from __future__ import annotations
 
 import math
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,6 +36,7 @@ from typing import Sequence
 import pandas as pd
 
 from .errors import ArgumentParser, UsageError, cli
+from .method import VARIANT_SEP, list_methods
 from .store import load_records
 
 KEYS = ["dataset", "model", "forget_class", "method"]
@@ -97,17 +109,35 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=KEYS + ["n"])
     df = df.copy()
     df.loc[df["method"].isin(NO_TIME), ["unlearn_seconds", "speedup"]] = float("nan")
-    grouped = df.groupby(KEYS, sort=False)
+    return _ordered(_aggregate(df, KEYS))
+
+
+def _aggregate(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per group of `keys`: `n` records, and per metric `_mean`, `_std` (n − 1), `_n`, `_ci` (95% half-width)."""
+    from scipy.stats import t
+
+    grouped = df.groupby(keys, sort=False)
     out = grouped.size().rename("n").to_frame()
     for m in METRICS:
         g = grouped[m]
         out[f"{m}_mean"], out[f"{m}_std"], out[f"{m}_n"] = g.mean(), g.std(ddof=1), g.count()
-    out = out.reset_index()
-    return _ordered(out)
+        n = out[f"{m}_n"].astype(float)
+        # Student's t over seeds: the mean's 95% interval is mean ± t(0.975, n − 1) · std / √n (NaN for n < 2)
+        out[f"{m}_ci"] = [t.ppf(0.975, k - 1) * s / math.sqrt(k) if k >= 2 else float("nan")
+                          for k, s in zip(n, out[f"{m}_std"])]
+    return out.reset_index()
+
+
+def method_label(method: str) -> str:
+    """The column name of a method: the paper's name, a variant as '<base> +<what>'."""
+    base, sep, what = method.partition(VARIANT_SEP)
+    name = METHOD_NAMES.get(base, base)
+    return f"{name} +{what}" if sep else name
 
 
 def _method_rank(method: str) -> int:
-    order = list(METHOD_NAMES)
+    """The registry's order: the paper's methods first, each followed by its variants, then the others."""
+    order = list_methods()
     return order.index(method) if method in order else len(order)
 
 
@@ -123,8 +153,9 @@ def _ordered(df: pd.DataFrame) -> pd.DataFrame:
         .drop(columns=["_d", "_o", "_m"]).reset_index(drop=True)
 
 
-def fmt(mean: float, std: float, n: int, digits: int, pm: str = " ± ") -> str:
-    """'mean ± std'; just 'mean' when n = 1; '—' when there is nothing."""
+def fmt(mean: float, std: float, n: int, digits: int, pm: str = " ± ", ci: float | None = None) -> str:
+    """'mean ± std'; just 'mean' when n = 1; '—' when there is nothing; with `ci` (a half-width), the 95% interval
+    follows in brackets: 'mean ± std [lo, hi]'."""
     if n == 0 or mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return DASH
     if math.isinf(mean):
@@ -132,14 +163,74 @@ def fmt(mean: float, std: float, n: int, digits: int, pm: str = " ± ") -> str:
     text = f"{mean:.{digits}f}"
     if n > 1 and std is not None and not math.isnan(std):
         text += f"{pm}{std:.{digits}f}"
+    if ci is not None and not math.isnan(ci):
+        text += f" [{mean - ci:.{digits}f}, {mean + ci:.{digits}f}]"
     return text
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# one θ* per row
+# --------------------------------------------------------------------------------------------------------------------
+DAGGER = "†"
+
+
+def _fingerprint(record: dict, checkpoint: str, accuracies: tuple[str, str]) -> str | None:
+    """Which model a record names: the checkpoint's sha256, or (older records) that model's two test accuracies."""
+    found = record.get(checkpoint)
+    if isinstance(found, dict) and found.get("sha256"):
+        return f"sha256 {str(found['sha256'])[:12]}"
+    a, b = (record.get(k) for k in accuracies)
+    return f"acc {a:.2f}/{b:.2f}" if isinstance(a, (int, float)) and isinstance(b, (int, float)) else None
+
+
+def theta_star(record: dict) -> str | None:
+    return _fingerprint(record, "original_checkpoint", ("original_acc_forget", "original_acc_retain"))
+
+
+def oracle(record: dict) -> str | None:
+    return _fingerprint(record, "oracle_checkpoint", ("retrain_acc_forget", "retrain_acc_retain"))
+
+
+def mixed_cells(records: list[dict]) -> dict[tuple, list[str]]:
+    """Cells (dataset, model, class, method) with a record that started from another θ* than its row's, or met
+    another oracle, for the same seed. A row's θ* is the Initial column's record's, else the most common; its oracle
+    the Retrain column's, else the most common. Returns the cells with one line per mismatch."""
+    by_row: dict[tuple, list[dict]] = {}
+    for r in records:
+        by_row.setdefault(tuple(r.get(k) for k in ("dataset", "model", "forget_class", "seed")), []).append(r)
+    found: dict[tuple, list[str]] = {}
+    for (dataset, model, cls, seed), rows in by_row.items():
+        for what, ident, reference_method in (("θ*", theta_star, "original"), ("oracle", oracle, "retrain")):
+            named = [(r, ident(r)) for r in rows if ident(r) is not None]
+            if not named:
+                continue
+            ref = next((f for r, f in named if r["method"] == reference_method), None)
+            ref = ref or Counter(f for _, f in named).most_common(1)[0][0]
+            for r, f in named:
+                if f != ref:
+                    found.setdefault((dataset, model, cls, r["method"]), []).append(
+                        f"seed {seed}: {what} {f}, the row's {ref}")
+    return found
+
+
+def mixed_note(mixed: dict[tuple, list[str]]) -> str:
+    """The footnote of a table with marked cells."""
+    if not mixed:
+        return ""
+    lines = [f"{DAGGER} measured from another θ* or against another oracle than the rest of its row:"]
+    for (d, mo, c, m), why in sorted(mixed.items(), key=lambda kv: (str(kv[0][:3]), _method_rank(kv[0][3]))):
+        lines.append(f"{DATASET_NAMES.get(d, d)} {MODEL_NAMES.get(mo, mo)} class {c}, {method_label(m)}: "
+                     + "; ".join(why))
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------------------------------
 # the paper's layout
 # --------------------------------------------------------------------------------------------------------------------
-def paper_layout(summary: pd.DataFrame, metrics: Sequence[str], pm: str = " ± ") -> pd.DataFrame:
-    """Rows (dataset, model, class); columns (method, metric); strings."""
+def paper_layout(summary: pd.DataFrame, metrics: Sequence[str], pm: str = " ± ", ci: bool = False,
+                 marked: Sequence[tuple] = ()) -> pd.DataFrame:
+    """Rows (dataset, model, class); columns (method, metric); strings. Cells in `marked` (dataset, model, class,
+    method) get a dagger: they were measured from another θ* or oracle than their row."""
     if summary.empty:
         return pd.DataFrame()
     methods = sorted(summary["method"].unique(), key=_method_rank)
@@ -147,22 +238,26 @@ def paper_layout(summary: pd.DataFrame, metrics: Sequence[str], pm: str = " ± "
     index = pd.MultiIndex.from_frame(rows)
     columns = pd.MultiIndex.from_product([methods, list(metrics)], names=["method", "metric"])
     table = pd.DataFrame(DASH, index=index, columns=columns)
+    marked = set(marked)
     for _, r in summary.iterrows():
+        mark = DAGGER if (r["dataset"], r["model"], r["forget_class"], r["method"]) in marked else ""
         for m in metrics:
             table.loc[(r["dataset"], r["model"], r["forget_class"]), (r["method"], m)] = fmt(
-                r[f"{m}_mean"], r[f"{m}_std"], int(r[f"{m}_n"]), METRICS[m].digits, pm)
+                r[f"{m}_mean"], r[f"{m}_std"], int(r[f"{m}_n"]), METRICS[m].digits, pm,
+                r[f"{m}_ci"] if ci else None) + mark
     return table
 
 
-def seeds_note(summary: pd.DataFrame) -> str:
+def seeds_note(summary: pd.DataFrame, ci: bool = False) -> str:
     ns = sorted(summary["n"].unique()) if not summary.empty else [0]
     n = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
-    return f"mean ± sample std over {n} seed(s) per cell; n = 1 shows no ±; — = no result (yet)"
+    interval = "; [lo, hi] = 95% confidence interval of the mean (Student's t)" if ci else ""
+    return f"mean ± sample std over {n} seed(s) per cell{interval}; n = 1 shows no ±; — = no result (yet)"
 
 
 def _flat(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
-    out.columns = [f"{METHOD_NAMES.get(m, m)} {METRICS[k].label}" for m, k in table.columns]
+    out.columns = [f"{method_label(m)} {METRICS[k].label}" for m, k in table.columns]
     out.index = [f"{DATASET_NAMES.get(d, d)} {MODEL_NAMES.get(mo, mo)} class {c}" for d, mo, c in table.index]
     return out
 
@@ -189,7 +284,7 @@ def to_latex(table: pd.DataFrame, note: str, caption: str) -> str:
     lines = [r"\begin{table*}[t]", r"\centering", r"\scriptsize", r"\setlength{\tabcolsep}{3pt}",
              r"\begin{tabular}{lll" + "c" * (k * len(methods)) + "}", r"\toprule",
              "Dataset & Model & Class & " + " & ".join(
-                 rf"\multicolumn{{{k}}}{{c}}{{{_tex(METHOD_NAMES.get(m, m))}}}" for m in methods) + r" \\",
+                 rf"\multicolumn{{{k}}}{{c}}{{{_tex(method_label(m))}}}" for m in methods) + r" \\",
              " ".join(rf"\cmidrule(lr){{{4 + i * k}-{3 + (i + 1) * k}}}" for i in range(len(methods))),
              " & & & " + " & ".join(METRICS[x].latex for _ in methods for x in metrics) + r" \\", r"\midrule"]
     index = list(table.index)
@@ -202,12 +297,14 @@ def to_latex(table: pd.DataFrame, note: str, caption: str) -> str:
                 d_cell = rf"\multirow{{{len(d_rows)}}}{{*}}{{{_tex(DATASET_NAMES.get(d, d))}}}" if first_d else ""
                 m_cell = rf"\multirow{{{len(m_rows)}}}{{*}}{{{_tex(MODEL_NAMES.get(mo, mo))}}}" if j == 0 else ""
                 first_d = False
-                values = [table.loc[row, (m, x)].replace(DASH, "--") for m in methods for x in metrics]
+                values = [table.loc[row, (m, x)].replace(DASH, "--").replace(DAGGER, r"$^\dagger$")
+                          for m in methods for x in metrics]
                 lines.append(f"{d_cell} & {m_cell} & {row[2]} & " + " & ".join(values) + r" \\")
             if mo != list(dict.fromkeys(i[1] for i in d_rows))[-1]:
                 lines.append(rf"\cmidrule(l){{2-{3 + k * len(methods)}}}")
         lines.append(r"\midrule" if d != list(dict.fromkeys(i[0] for i in index))[-1] else r"\bottomrule")
-    note_tex = _tex(note).replace("±", r"$\pm$").replace("—", "--")
+    note_tex = _tex(note).replace("±", r"$\pm$").replace("—", "--").replace(DAGGER, r"$^\dagger$") \
+        .replace("θ*", r"$\theta^*$").replace("\n", " ")
     lines += [r"\end{tabular}", rf"\caption{{{_tex(caption)} ({note_tex})}}", r"\end{table*}"]
     return "\n".join(lines) + "\n"
 
@@ -221,6 +318,61 @@ LATEX_DOC = r"""\documentclass{article}
 \input{%s}
 \end{document}
 """
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# one row per method (the retain-free comparison, and any set of methods side by side)
+# --------------------------------------------------------------------------------------------------------------------
+METHOD_TABLE = ["acc_forget", "acc_retain", "mia", "mia_gap", "unlearn_seconds", "speedup", "forget_samples_seen",
+                "retain_samples_seen"]
+
+
+def methods_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per data set / model / method, pooled over forget classes and seeds: what `summarize` gives per cell."""
+    if df.empty:
+        return pd.DataFrame(columns=["dataset", "model", "method", "n"])
+    df = df.copy()
+    df.loc[df["method"].isin(NO_TIME), ["unlearn_seconds", "speedup"]] = float("nan")
+    out = _aggregate(df, ["dataset", "model", "method"])
+    key = out.assign(_d=out["dataset"].map(_rank(list(DATASET_NAMES))), _o=out["model"].map(_rank(list(MODEL_NAMES))),
+                     _m=out["method"].map(_method_rank))
+    return key.sort_values(["_d", "dataset", "_o", "model", "_m"]).drop(columns=["_d", "_o", "_m"]) \
+        .reset_index(drop=True)
+
+
+def methods_rows(ms: pd.DataFrame, pm: str = " ± ", ci: bool = False) -> pd.DataFrame:
+    rows = []
+    for _, r in ms.iterrows():
+        row = {"data set": DATASET_NAMES.get(r["dataset"], r["dataset"]),
+               "model": MODEL_NAMES.get(r["model"], r["model"]), "method": method_label(r["method"]), "n": r["n"]}
+        for m in METHOD_TABLE:
+            row[METRICS[m].label] = fmt(r[f"{m}_mean"], r[f"{m}_std"], int(r[f"{m}_n"]), METRICS[m].digits, pm,
+                                        r[f"{m}_ci"] if ci else None)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def methods_markdown(ms: pd.DataFrame, ci: bool = False) -> str:
+    if ms.empty:
+        return "_no results yet_\n"
+    return methods_rows(ms, ci=ci).to_markdown(index=False, disable_numparse=True) + \
+        "\n\nn = records (forget classes × seeds) pooled per method; mean ± sample std over them" + \
+        ("; [lo, hi] = 95% confidence interval of the mean" if ci else "") + \
+        "; speed-up = retrain time / method time, per cell.\n"
+
+
+def methods_latex(ms: pd.DataFrame) -> str:
+    if ms.empty:
+        return "% no results yet\n"
+    rows = methods_rows(ms)
+    lines = [r"\begin{tabular}{lll" + "r" * (len(rows.columns) - 3) + "}", r"\toprule",
+             " & ".join(["Dataset", "Model", "Method", "$n$"] + [METRICS[m].latex for m in METHOD_TABLE]) + r" \\",
+             r"\midrule"]
+    for _, r in rows.iterrows():
+        lines.append(" & ".join(_tex(str(v)).replace("±", r"$\pm$").replace(DASH, "--").replace("∞", r"$\infty$")
+                                for v in r.values) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -239,9 +391,13 @@ def comparison(summary: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
         row = {"dataset": r["dataset"], "model": r["model"], "forget_class": r["forget_class"],
                "method": r["method"], "n": int(r["n"])}
         for m in ("acc_forget", "acc_retain"):
-            row[f"{m}_ours"] = fmt(r[f"{m}_mean"], r[f"{m}_std"], int(r[f"{m}_n"]), 2)
+            row[f"{m}_ours"] = fmt(r[f"{m}_mean"], r[f"{m}_std"], int(r[f"{m}_n"]), 2, ci=r[f"{m}_ci"])
             row[f"{m}_paper"] = fmt(r[f"{m}_mean_paper"], r[f"{m}_std_paper"], 2, 2)
             row[f"{m}_diff"] = round(r[f"{m}_mean"] - r[f"{m}_mean_paper"], 2)
+            # is the paper's mean inside our 95% interval? (no interval from one seed)
+            half = r[f"{m}_ci"]
+            row[f"{m}_paper_in_ci"] = "n/a" if math.isnan(half) else \
+                ("yes" if abs(r[f"{m}_mean_paper"] - r[f"{m}_mean"]) <= half else "no")
         rows.append(row)
     return _ordered(pd.DataFrame(rows)) if rows else pd.DataFrame()
 
@@ -251,11 +407,16 @@ def comparison_markdown(comp: pd.DataFrame) -> str:
         return "_no cell in common with the paper's table_\n"
     view = comp.assign(dataset=comp["dataset"].map(lambda d: DATASET_NAMES.get(d, d)),
                        model=comp["model"].map(lambda m: MODEL_NAMES.get(m, m)),
-                       method=comp["method"].map(lambda m: METHOD_NAMES.get(m, m)))
+                       method=comp["method"].map(method_label))
+    for m in ("acc_forget", "acc_retain"):  # a paper mean outside our 95% interval: Δ marked *
+        view[f"{m}_diff"] = [f"{d:+.2f}" + ("*" if inside == "no" else "")
+                             for d, inside in zip(view[f"{m}_diff"], view[f"{m}_paper_in_ci"])]
+    view = view.drop(columns=["acc_forget_paper_in_ci", "acc_retain_paper_in_ci"])
     view.columns = ["data set", "model", "class", "method", "n", "A_Df ours", "A_Df paper", "Δ A_Df",
                     "A_Dr ours", "A_Dr paper", "Δ A_Dr"]
     return view.to_markdown(index=False, disable_numparse=True) + \
-        "\n\nΔ = our mean − the paper's mean (percentage points).\n"
+        "\n\nours: mean ± std [95% confidence interval of the mean, Student's t] over n seeds; Δ = our mean − the " \
+        "paper's mean (percentage points); * = the paper's mean lies outside our interval.\n"
 
 
 def comparison_latex(comp: pd.DataFrame) -> str:
@@ -267,9 +428,11 @@ def comparison_latex(comp: pd.DataFrame) -> str:
              r" & & & & & ours & paper & $\Delta$ & ours & paper & $\Delta$ \\", r"\midrule"]
     for _, r in comp.iterrows():
         cells = [DATASET_NAMES.get(r["dataset"], r["dataset"]), MODEL_NAMES.get(r["model"], r["model"]),
-                 str(r["forget_class"]), METHOD_NAMES.get(r["method"], r["method"]), str(r["n"]),
-                 r["acc_forget_ours"], r["acc_forget_paper"], f"{r['acc_forget_diff']:+.2f}",
-                 r["acc_retain_ours"], r["acc_retain_paper"], f"{r['acc_retain_diff']:+.2f}"]
+                 str(r["forget_class"]), method_label(r["method"]), str(r["n"]),
+                 r["acc_forget_ours"], r["acc_forget_paper"],
+                 f"{r['acc_forget_diff']:+.2f}" + ("*" if r["acc_forget_paper_in_ci"] == "no" else ""),
+                 r["acc_retain_ours"], r["acc_retain_paper"],
+                 f"{r['acc_retain_diff']:+.2f}" + ("*" if r["acc_retain_paper_in_ci"] == "no" else "")]
         lines.append(" & ".join(_tex(c).replace("±", r"$\pm$").replace(DASH, "--") for c in cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
@@ -286,7 +449,8 @@ def plots(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
 
     written: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
-    colours = dict(zip(METHOD_NAMES, plt.get_cmap("tab10").colors))
+    palette = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors + plt.get_cmap("Set1").colors
+    colours = dict(zip(list_methods(), palette * 4))
     markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
     for (dataset, model), part in summary.groupby(["dataset", "model"], sort=False):
         title = f"{DATASET_NAMES.get(dataset, dataset)}, {MODEL_NAMES.get(model, model)}"
@@ -299,7 +463,7 @@ def plots(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
                             yerr=0 if math.isnan(r["acc_retain_std"]) else r["acc_retain_std"],
                             fmt=markers[classes.index(r["forget_class"]) % len(markers)],
                             color=colours.get(method, "grey"), capsize=3, markersize=7, alpha=0.85)
-        handles = [plt.Line2D([], [], color=colours.get(m, "grey"), marker="o", ls="", label=METHOD_NAMES.get(m, m))
+        handles = [plt.Line2D([], [], color=colours.get(m, "grey"), marker="o", ls="", label=method_label(m))
                    for m in sorted(part["method"].unique(), key=_method_rank)]
         handles += [plt.Line2D([], [], color="black", marker=markers[i % len(markers)], ls="", label=f"class {c}")
                     for i, c in enumerate(classes)]
@@ -321,7 +485,7 @@ def plots(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
             plt.close(fig)
             continue
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
-        labels = [METHOD_NAMES.get(m, m) for m in times.index]
+        labels = [method_label(m) for m in times.index]
         ax.bar(labels, times["mean"], yerr=times["std"].fillna(0), capsize=3,
                color=[colours.get(m, "grey") for m in times.index])
         ax.set_yscale("log")
@@ -359,6 +523,11 @@ def parser() -> ArgumentParser:
     p.add_argument("--out", type=Path, help="output directory (default: RESULTS/report)")
     p.add_argument("--metrics", default="acc_forget,acc_retain",
                    help=f"metrics in the main table (default A_Df, A_Dr); any of {', '.join(METRICS)}")
+    p.add_argument("--methods", help="columns to show, in registry order (default: every method with records), "
+                                     "e.g. original,retrain,pbu,pbu+fixed5")
+    p.add_argument("--ci", action="store_true", help="add the 95%% confidence interval over seeds (Student's t)")
+    p.add_argument("--strict", action="store_true",
+                   help="a cell measured from another θ* or oracle than its row is an error, not a marked cell")
     p.add_argument("--no-plots", action="store_true")
     return p
 
@@ -386,30 +555,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     if superseded:
         print(f"note: {superseded} older record(s) of a cell and seed already recorded under other settings were "
               f"left out (the newest of each counts)", file=sys.stderr)
+    if args.methods:
+        wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
+        known = set(list_methods()) | {r.get("method") for r in records}
+        unknown = [m for m in wanted if m not in known]
+        if unknown or not wanted:
+            raise UsageError(f"--methods: unknown method(s) {', '.join(unknown) or '(none)'}; valid: "
+                             f"{', '.join(list_methods())}")
+        records = [r for r in records if r.get("method") in wanted]
+    mixed = mixed_cells(records)
+    if mixed:
+        if args.strict:
+            raise UsageError(f"{len(mixed)} cell(s) were measured from another θ* or oracle than their row "
+                             f"(first: {mixed_note(mixed).splitlines()[1]}); without --strict they are marked {DAGGER}")
+        print(f"warning: {len(mixed)} cell(s) were measured from another θ* or oracle than their row: marked "
+              f"{DAGGER} in every table, listed under it", file=sys.stderr)
     df = records_frame(records)
     summary = summarize(df)
-    note = seeds_note(summary)
+    note = seeds_note(summary, args.ci) + ("\n\n" + mixed_note(mixed) if mixed else "")
+    marks = list(mixed)
     caption = f"Class unlearning results from {args.results.name}"
     written: list[Path] = []
     if "csv" in formats:
         out.mkdir(parents=True, exist_ok=True)
         summary.to_csv(out / "summary.csv", index=False)
         written.append(out / "summary.csv")
-        table = paper_layout(summary, metrics)
+        table = paper_layout(summary, metrics, ci=args.ci, marked=marks)
         if not table.empty:
             _flat(table).to_csv(out / "table.csv", index_label="row")
             written.append(out / "table.csv")
-        extra = paper_layout(summary, EXTRA)
+        if not methods_summary(df).empty:
+            methods_rows(methods_summary(df), ci=args.ci).to_csv(out / "methods.csv", index=False)
+            written.append(out / "methods.csv")
+        extra = paper_layout(summary, EXTRA, marked=marks)
         if not extra.empty:
             _flat(extra).to_csv(out / "metrics.csv", index_label="row")
             written.append(out / "metrics.csv")
     if "md" in formats:
-        written.append(_write(out / "table.md", to_markdown(paper_layout(summary, metrics), note)))
-        written.append(_write(out / "metrics.md", _metrics_markdown(summary, note)))
+        written.append(_write(out / "table.md", to_markdown(paper_layout(summary, metrics, ci=args.ci,
+                                                                         marked=marks), note)))
+        written.append(_write(out / "metrics.md", _metrics_markdown(summary, note, marks)))
+        written.append(_write(out / "methods.md", methods_markdown(methods_summary(df), args.ci)))
     if "tex" in formats:
-        written.append(_write(out / "table.tex", to_latex(paper_layout(summary, metrics, pm=r"$\pm$"), note,
-                                                          caption)))
+        written.append(_write(out / "table.tex", to_latex(paper_layout(summary, metrics, pm=r"$\pm$", ci=args.ci,
+                                                                       marked=marks), note, caption)))
         written.append(_write(out / "table_doc.tex", LATEX_DOC % "table"))
+        written.append(_write(out / "methods.tex", methods_latex(methods_summary(df))))
+        written.append(_write(out / "methods_doc.tex", LATEX_DOC % "methods"))
     if args.compare_paper:
         comp = comparison(summary, paper_numbers())
         if "csv" in formats and not comp.empty:
@@ -429,15 +621,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _metrics_markdown(summary: pd.DataFrame, note: str) -> str:
+def _metrics_markdown(summary: pd.DataFrame, note: str, marked: Sequence[tuple] = ()) -> str:
     """The metrics beyond the paper's two, one row per cell and method (wide tables do not read well here)."""
     if summary.empty:
         return "_no results yet_\n"
     rows = []
     for _, r in summary.iterrows():
+        mark = DAGGER if (r["dataset"], r["model"], r["forget_class"], r["method"]) in set(marked) else ""
         row = {"data set": DATASET_NAMES.get(r["dataset"], r["dataset"]),
                "model": MODEL_NAMES.get(r["model"], r["model"]), "class": r["forget_class"],
-               "method": METHOD_NAMES.get(r["method"], r["method"])}
+               "method": method_label(r["method"]) + mark}
         for m in EXTRA:
             row[METRICS[m].label] = fmt(r[f"{m}_mean"], r[f"{m}_std"], int(r[f"{m}_n"]), METRICS[m].digits)
         rows.append(row)
