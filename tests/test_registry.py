@@ -55,3 +55,69 @@ def test_runner_hands_only_declared_data_and_counts_draws(monkeypatch, tmp_path,
     # all-zero weights predict one class for everything: accuracy is 100% on it or 0%, never what θ* had
     assert rec["acc_forget"] in (0.0, 100.0)
     assert rec["test_forget_samples"] == 20 and rec["test_retain_samples"] == 180
+
+
+# ------------------------------------------------------------------------------------------------ variants
+def test_variants_are_listed_after_their_base_with_a_note():
+    names = list_methods()
+    assert names[:6] == ["original", "retrain", "finetune", "finetune+cosine", "fast_effective",
+                         "fast_effective+released"]
+    assert names.index("pbu+fixed5") == names.index("pbu") + 1
+    assert "pbu+fixed5" not in list_methods(variants=False)
+    for name in names:
+        spec = get_method(name)
+        if spec.is_variant:
+            assert name.startswith(spec.base + "+") and spec.summary == spec.note and "\n" not in spec.note
+            assert spec.resolve() != get_method(spec.base).resolve()  # a variant changes something
+            assert spec.fn is get_method(spec.base).fn and spec.needs == get_method(spec.base).needs
+    from unlearnbench.run import list_everything
+    assert "pbu+fixed5" in list_everything() and "official code's fixed schedule" in list_everything()
+
+
+def test_register_variant_refuses_what_would_confuse_a_table():
+    from unlearnbench.method import register_variant
+    with pytest.raises(ValueError, match="register its base"):
+        register_variant("nope+x", "nope", {}, "a note")
+    with pytest.raises(ValueError, match="must be named 'pbu\\+<what it changes>'"):
+        register_variant("pbu_fixed", "pbu", {"stop": "none"}, "a note")
+    with pytest.raises(ValueError, match="changes nothing"):
+        register_variant("pbu+same", "pbu", {"lr": 1e-4}, "a note")
+    with pytest.raises(ValueError, match="one-line note"):
+        register_variant("pbu+x", "pbu", {"lr": 1e-3}, "")
+    with pytest.raises(UsageError, match="unknown key"):
+        register_variant("pbu+x", "pbu", {"learning_rate": 1e-3}, "a note")
+    with pytest.raises(UsageError, match="must be > 0"):
+        register_variant("pbu+x", "pbu", {"lr": -1.0}, "a note")
+    assert "pbu+x" not in list_methods()
+
+
+def test_a_variant_takes_its_base_methods_settings_under_its_own():
+    ov = Overrides(method={"pbu": {"stop": "forget_acc", "lr": 2e-4}, "pbu+fixed5": {"epochs": 3}},
+                   per_class={"pbu": {2: {"alpha": 631.0}}})
+    hp = resolve_cell("mnist", "test_resnet", 2, 0, "pbu+fixed5", ov).hparams
+    assert hp.alpha == 631.0 and hp.lr == 2e-4  # the base's table and its per-class table apply
+    assert hp.stop == "none"  # the variant's override wins over the base's table
+    assert hp.epochs == 3  # and the variant's own table wins over everything
+    assert resolve_cell("mnist", "test_resnet", 6, 0, "pbu+fixed5", ov).hparams.alpha == 721.0
+
+
+def test_zrf_reference_network_is_not_near_uniform(data_root, tmp_path):
+    """ZRF compares with a random network initialised as the official code's (live residual branches): its outputs are
+    confident and arbitrary, so ZRF is not 1 − JS(one-hot, uniform) ≈ 0.242 for every confident θ*, as it was with
+    timm's zero-initialised residual branches (near-uniform outputs)."""
+    from unlearnbench.metrics import entropy, js_divergence
+    from unlearnbench.train import predict
+    ov = Overrides(data={"train_per_class": 20, "test_per_class": 20}, train={"epochs": 1})
+    cell = resolve_cell("mnist", "resnet34", 2, 0, "original", ov)  # the CPU grid's model
+    runner = Runner(Env(data_root, tmp_path / "cache", device="cpu", download=False))
+    test = runner.data(cell.setup.data).sample_set("test")
+    official = predict(runner.random_model(cell.setup), test, runner.runtime(cell.setup.train))
+    timm_init = predict(runner.random_model(cell.setup, official_init=False), test, runner.runtime(cell.setup.train))
+    log_c = torch.log(torch.tensor(10.0)).item()
+    assert entropy(timm_init).mean() > 0.99 * log_c  # timm's random ResNet-34: near-uniform (0.9999 of the maximum)
+    assert entropy(official).mean() < 0.9 * log_c  # the official init: far from uniform (0.80 of the maximum)
+    one_hot = torch.nn.functional.one_hot(torch.zeros(len(test), dtype=torch.long), 10).double()
+    against_official = 1 - js_divergence(one_hot, official.softmax(-1)).mean().item()
+    against_uniform = 1 - js_divergence(one_hot, torch.full_like(one_hot, 0.1)).mean().item()
+    # a model that answers one class with certainty: 0.242 against a uniform reference, 0.03 against this one
+    assert against_uniform == pytest.approx(0.2421, abs=1e-3) and abs(against_official - against_uniform) > 0.05
