@@ -314,7 +314,7 @@ class Cell:
     def to_dict(self, view: Any = as_dict) -> dict[str, Any]:
         """The full resolved config (what records carry); `view=hash_view` gives what the key hashes."""
         return {**self.setup.to_dict(), "forget_class": self.forget_class,
-                "method": {"name": self.method, **view(self.hparams)}, "eval": as_dict(self.eval),
+                "method": {"name": self.method, **view(self.hparams)}, "eval": view(self.eval),
                 "oracle": view(self.oracle) if self.oracle is not None else None}
 
     @property
