@@ -12,7 +12,7 @@ lands. It exists to explain a number, not to produce one: a random network's sof
 objective's optimum on forget images is whatever that network prefers. With timm's own init (`teacher_init=model`)
 its softmax is close to uniform, "no preference", under which the forget class keeps whatever share of the argmax
 the residual leaves it; with the official code's init (`teacher_init=residual`, the default) it is confident and
-arbitrary (see the README's results section).
+arbitrary (docs/methods.md, bad_teaching).
 
 `--teacher-seeds N` asks how often that arbitrary preference lands on the class to forget: it draws the incompetent
 teachers of seeds 0..N-1 (no θ*, no unlearning), and for every class c of the test set prints how many of the N

@@ -293,7 +293,8 @@ def _torchvision(cls_name: str, **fixed: object) -> Callable[[Path, str, bool], 
     return open_
 
 
-_MNIST_RECIPE = TrainRecipe(optimizer="adam", lr=1e-3, epochs=2, batch_size=128, scheduler="cosine")  # ours: README "Recipes"
+# ours (docs/data_and_models.md, "Training recipes")
+_MNIST_RECIPE = TrainRecipe(optimizer="adam", lr=1e-3, epochs=2, batch_size=128, scheduler="cosine")
 register_dataset(DatasetSpec(
     "mnist", 10, 1, 28, 32, (0.1307,), (0.3081,), _MNIST_RECIPE, False,
     "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte", _torchvision("MNIST")))

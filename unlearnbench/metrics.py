@@ -7,7 +7,8 @@ no test caught (BASELINES.md).
                 regression with balanced class weights learns member (retain-train) vs non-member (test); the score
                 is the fraction of forget-train samples it calls "member". Compare it with the retrained model's.
 - `zrf`         Bad Teaching's zero-retrain forgetting score, 1 − mean JS(model, random-init model) over the forget
-                samples, with a correct Jensen–Shannon divergence: ½KL(p‖m) + ½KL(q‖m), m = (p+q)/2, base 2, so
+                class's test images (the runner picks the images and the random network: EvalConfig.zrf_protocol),
+                with a correct Jensen–Shannon divergence: ½KL(p‖m) + ½KL(q‖m), m = (p+q)/2, base 2, so
                 ZRF ∈ [0, 1]. (The released code uses KL(m‖p) and divides by the number of classes.)
 - `kl_divergence`, `activation_distance`: how far the model's outputs are from the retrained model's.
 - `speedup`     retrain time / method time.

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import DataConfig, ModelConfig
-from .errors import ArgumentParser, UsageError, cli
+from .errors import ArgumentParser, UsageError, cli, prog
 from .method import list_methods
 from .plan import Overrides, overrides_from_file, resolve_cell
 from .run import add_env_options, env_from_args, setup_logging
@@ -266,20 +266,28 @@ def section_options(runner: Runner, model_name: str, steps: int, per_class: int,
 
 # --------------------------------------------------------------------------------------------------------------------
 def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="python -m unlearnbench.perf", description=__doc__.split("\n\n")[0])
-    p.add_argument("--sections", default=",".join(SECTIONS), help=f"any of {', '.join(SECTIONS)}")
-    p.add_argument("--model", default="resnet34", help="the model of sections b-e (default resnet34)")
-    p.add_argument("--small-model", default="test_resnet", help="the small model of section a")
-    p.add_argument("--steps", type=int, default=30, help="timed training steps per measurement")
-    p.add_argument("--loader-workers", type=int, default=2, help="DataLoader workers of the plain loop")
-    p.add_argument("--forget-class", type=int, default=2)
-    p.add_argument("--fisher-samples", type=int, default=32)
-    p.add_argument("--train-per-class", type=int, default=0, help="section b on a subset (0: full MNIST)")
-    p.add_argument("--config", type=Path, help="section b: data and method settings from a run or sweep file (e.g. "
-                   "benchmarks/mnist_cpu.toml, whose θ* the sweep has cached); --train-per-class wins")
-    p.add_argument("--options-per-class", type=int, default=1000, help="training images per class in section e")
-    p.add_argument("--variants", default=",".join(VARIANTS),
-                   help=f"section e: any of {', '.join(VARIANTS)} (fp32, the baseline, always runs)")
+    me = prog("perf")
+    p = ArgumentParser(prog=me, description=__doc__.split("\n\n")[0],
+                       usage="%(prog)s [--sections S1,S2] [--model NAME] [--config FILE] [options]",
+                       epilog=f"""sections: loader (a), methods (b), fisher (c), flops (d), options (e); see
+  docs/performance.md
+examples:
+  {me} --sections loader,fisher,flops
+  {me} --sections methods --config benchmarks/mnist_cpu.toml
+  {me} --sections options --variants channels_last,compile --steps 10""")
+    p.add_argument("--sections", default=",".join(SECTIONS), metavar="S1,S2", help=f"any of {', '.join(SECTIONS)}")
+    p.add_argument("--model", default="resnet34", metavar="NAME", help="the model of sections b-e (default resnet34)")
+    p.add_argument("--small-model", default="test_resnet", metavar="NAME", help="the small model of section a")
+    p.add_argument("--steps", type=int, default=30, metavar="N", help="timed training steps per measurement")
+    p.add_argument("--loader-workers", type=int, default=2, metavar="N", help="DataLoader workers of the plain loop")
+    p.add_argument("--forget-class", type=int, default=2, metavar="K", help="section b's forget class (default 2)")
+    p.add_argument("--fisher-samples", type=int, default=32, metavar="N", help="forget images in section c")
+    p.add_argument("--train-per-class", type=int, default=0, metavar="N", help="section b on a subset (0: all)")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="section b's data and method settings from a run or sweep file")
+    p.add_argument("--options-per-class", type=int, default=1000, metavar="N", help="images per class in section e")
+    p.add_argument("--variants", default=",".join(VARIANTS), metavar="V1,V2",
+                   help=f"section e: any of {', '.join(VARIANTS)}")
     add_env_options(p)
     return p
 

@@ -1,4 +1,4 @@
-"""Records: one JSON object per cell (schema in the README), appended to a JSON-lines file.
+"""Records: one JSON object per cell (schema: docs/records_and_cache.md), appended to a JSON-lines file.
 
 An append is one `write` of a whole line under a file lock, then fsync: concurrent writers never interleave, and a
 run killed mid-write leaves at most one unterminated last line, which readers skip (and report).

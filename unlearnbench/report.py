@@ -35,7 +35,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from .errors import ArgumentParser, UsageError, cli
+from .errors import ArgumentParser, UsageError, cli, prog
 from .method import VARIANT_SEP, list_methods
 from .store import load_records
 
@@ -516,11 +516,17 @@ def _save(fig: object, stem: Path) -> list[Path]:
 # the command
 # --------------------------------------------------------------------------------------------------------------------
 def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="python -m unlearnbench.report", description=__doc__.split("\n\n")[0])
+    me = prog("report")
+    p = ArgumentParser(prog=me, description=__doc__.split("\n\n")[0], epilog=f"""examples:
+  {me} results/mnist_paper --compare-paper
+  {me} results/runs.jsonl --format md --no-plots
+  {me} results/mnist --metrics acc_forget,acc_retain,mia_gap --no-plots
+  {me} results/mnist --strict --ci --methods original,retrain,finetune,finetune+cosine
+What each file holds: docs/cli.md#report.""")
     p.add_argument("results", type=Path, help="a results directory (records/*.json, *.jsonl) or a .jsonl file")
     p.add_argument("--format", default="csv,tex,md", help="any of csv, tex, md (comma-separated)")
     p.add_argument("--compare-paper", action="store_true", help="put the paper's numbers beside ours")
-    p.add_argument("--out", type=Path, help="output directory (default: RESULTS/report)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="output directory (default: RESULTS/report)")
     p.add_argument("--metrics", default="acc_forget,acc_retain",
                    help=f"metrics in the main table (default A_Df, A_Dr); any of {', '.join(METRICS)}")
     p.add_argument("--methods", help="columns to show, in registry order (default: every method with records), "

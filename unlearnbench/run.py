@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .config import parse_assignments
+from .config import Cell, parse_assignments
 from .data import list_datasets
-from .errors import ArgumentParser, cli
+from .errors import ArgumentParser, cli, prog
 from .method import get_method, list_methods
 from .models import list_models
 from .plan import Overrides, overrides_from_file, resolve_cell
@@ -24,15 +24,16 @@ from .runtime import default_cache_dir, default_data_root
 
 def add_env_options(p: ArgumentParser) -> None:
     """Options shared by the CLIs that compute: where data and checkpoints are, which device."""
-    p.add_argument("--data-root", type=Path, default=None,
-                   help="data directory (default: $UNLEARNBENCH_DATA or ~/.cache/unlearnbench/data)")
-    p.add_argument("--cache-dir", type=Path, default=None,
-                   help="checkpoint cache (default: $UNLEARNBENCH_CACHE or ~/.cache/unlearnbench/checkpoints)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
-    p.add_argument("--no-download", action="store_true", help="never try to download a missing data set")
-    p.add_argument("--workers", type=int, default=4, help="DataLoader workers for streamed data sets (Food-101)")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="-v: per-epoch losses of every term")
-    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and the result")
+    g = p.add_argument_group("where and how to compute")
+    g.add_argument("--data-root", type=Path, default=None, metavar="DIR",
+                   help="data (default $UNLEARNBENCH_DATA, else ~/.cache/unlearnbench/data)")
+    g.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                   help="checkpoints (default $UNLEARNBENCH_CACHE, else ~/.cache/unlearnbench/checkpoints)")
+    g.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
+    g.add_argument("--no-download", action="store_true", help="never download a missing data set")
+    g.add_argument("--workers", type=int, default=4, metavar="N", help="DataLoader workers (Food-101)")
+    g.add_argument("-v", "--verbose", action="count", default=0, help="per-epoch losses of every term")
+    g.add_argument("-q", "--quiet", action="store_true", help="only warnings and the result")
 
 
 def env_from_args(args: object) -> Env:
@@ -49,23 +50,48 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 
 
 def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="python -m unlearnbench.run", description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", help=f"one of: {', '.join(list_datasets())}")
-    p.add_argument("--model", help=f"a timm name; the paper's and the quick one: {', '.join(list_models())}")
-    p.add_argument("--forget-class", type=int, help="the class to forget")
+    me = prog("run")
+    p = ArgumentParser(prog=me, description=__doc__.split("\n\n")[0],
+                       usage="%(prog)s --dataset NAME --model NAME --forget-class K\n       --method NAME [options]",
+                       epilog=f"""examples:
+  {me} --dataset mnist --model resnet18 --forget-class 2 --method finetune
+  {me} --dataset mnist --model resnet34 --forget-class 6 --seed 1 \\
+      --method pbu+fixed5 --config benchmarks/mnist_cpu.toml --hp fisher=mc --eval oracle=false
+Every KEY of --train/--data/--hp/--eval: docs/configuration.md. Methods and variants: --list.""")
+    p.add_argument("--dataset", metavar="NAME", help=f"one of: {', '.join(list_datasets())}")
+    p.add_argument("--model", metavar="NAME", help=f"any timm name; the paper's: {', '.join(list_models())}")
+    p.add_argument("--forget-class", type=int, metavar="K", help="the class to forget")
     p.add_argument("--seed", type=int, default=0, help="seeds θ*'s init and data order, and the method (default 0)")
-    p.add_argument("--method", help="unlearning method (see --list)")
-    p.add_argument("--results", type=Path, default=Path("results/runs.jsonl"), help="JSON-lines file to append to")
-    p.add_argument("--config", type=Path, help="TOML with [data] [model] [train] [eval] [method.<name>] tables")
-    p.add_argument("--train", action="append", metavar="KEY=VALUE", help="training recipe override, e.g. epochs=3")
-    p.add_argument("--data", action="append", metavar="KEY=VALUE", help="data override, e.g. train_per_class=500")
+    p.add_argument("--method", metavar="NAME", help="an unlearning method or variant (see --list)")
+    p.add_argument("--results", type=Path, default=Path("results/runs.jsonl"), metavar="FILE",
+                   help="JSON-lines file to append the record to (default results/runs.jsonl)")
+    p.add_argument("--config", type=Path, metavar="FILE", help="TOML: [data] [model] [train] [eval] [method.NAME]")
+    p.add_argument("--train", action="append", metavar="KEY=VALUE", help="θ*'s training recipe, e.g. epochs=3")
+    p.add_argument("--data", action="append", metavar="KEY=VALUE", help="data, e.g. train_per_class=500")
     p.add_argument("--hp", action="append", metavar="KEY=VALUE", help="method hyperparameter, e.g. lr=1e-4")
-    p.add_argument("--eval", action="append", metavar="KEY=VALUE", help="evaluation setting, e.g. mia_members=0")
+    p.add_argument("--eval", action="append", metavar="KEY=VALUE", help="evaluation, e.g. mia_members=0")
     p.add_argument("--pretrained", action="store_true", help="start θ* from timm's pretrained weights (hub)")
-    p.add_argument("--pretrained-file", help="... or from this local weights file")
-    p.add_argument("--list", action="store_true", help="list data sets, models and methods, then exit")
+    p.add_argument("--pretrained-file", metavar="FILE", help="... or from this local weights file")
+    p.add_argument("--list", action="store_true", help="list data sets, models, methods and variants")
     add_env_options(p)
     return p
+
+
+def cell_from_args(args: object) -> Cell:
+    """The resolved cell a parsed command line asks for (a UsageError for anything wrong); no data is touched."""
+    # a sweep file works too: its shared tables apply, its grid is ignored (so any of its cells can be rerun alone)
+    overrides = overrides_from_file(getattr(args, "config"))
+    model_opts: dict[str, object] = {}
+    pretrained_file = getattr(args, "pretrained_file")
+    if getattr(args, "pretrained") or pretrained_file:
+        model_opts = {"pretrained": True, **({"pretrained_file": pretrained_file} if pretrained_file else {})}
+    method = getattr(args, "method")
+    cli_overrides = Overrides(parse_assignments(getattr(args, "data"), "--data"), model_opts,
+                              parse_assignments(getattr(args, "train"), "--train"),
+                              parse_assignments(getattr(args, "eval"), "--eval"),
+                              {method: parse_assignments(getattr(args, "hp"), "--hp")})
+    return resolve_cell(getattr(args, "dataset"), getattr(args, "model"), getattr(args, "forget_class"),
+                        getattr(args, "seed"), method, overrides.merged(cli_overrides))
 
 
 def list_everything() -> str:
@@ -76,6 +102,23 @@ def list_everything() -> str:
     lines += [f"  {name:{width}s}  needs {'+'.join(sorted(get_method(name).needs)) or 'nothing':13s} "
               f"{get_method(name).summary}" for name in names]
     return "\n".join(lines)
+
+
+#: How the methods table names the data a method declares (`needs`).
+NEEDS = {frozenset(): "none", frozenset({"retain"}): "D_r", frozenset({"forget"}): "D_f only",
+         frozenset({"forget", "retain"}): "D_f + D_r"}
+
+
+def methods_markdown(docs: str = "docs/methods.md") -> str:
+    """The methods table the README shows: every method and variant in `--list` order, the data it declares, its one
+    line, and a link to its section of the methods page (a variant links to its base method's)."""
+    rows = ["| method | data | what it does | docs |", "|---|---|---|---|"]
+    for name in list_methods():
+        spec = get_method(name)
+        base = spec.base or name
+        line = spec.summary.replace("|", "\\|")
+        rows.append(f"| `{name}` | {NEEDS[spec.needs]} | {line} | [{base}]({docs}#{base}) |")
+    return "\n".join(rows) + "\n"
 
 
 def _fmt(x: float | None) -> str:
@@ -93,17 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         parser().error(f"missing {', '.join(missing)}")
     setup_logging(args.verbose, args.quiet)
-    # a sweep file works too: its shared tables apply, its grid is ignored (so any of its cells can be rerun alone)
-    overrides = overrides_from_file(args.config)
-    model_opts: dict[str, object] = {}
-    if args.pretrained or args.pretrained_file:
-        model_opts = {"pretrained": True, **({"pretrained_file": args.pretrained_file} if args.pretrained_file
-                                             else {})}
-    cli_overrides = Overrides(parse_assignments(args.data, "--data"), model_opts,
-                              parse_assignments(args.train, "--train"), parse_assignments(args.eval, "--eval"),
-                              {args.method: parse_assignments(args.hp, "--hp")})
-    cell = resolve_cell(args.dataset, args.model, args.forget_class, args.seed, args.method,
-                        overrides.merged(cli_overrides))
+    cell = cell_from_args(args)
     record = Runner(env_from_args(args)).run(cell)
     append_jsonl(args.results, record)
     r = record

@@ -231,7 +231,7 @@ class Runner:
         return found
 
     def run(self, cell: Cell) -> dict[str, Any]:
-        """Run one cell and return its record (the schema documented in the README)."""
+        """Run one cell and return its record (schema: docs/records_and_cache.md)."""
         setup = cell.setup
         data = self.data(setup.data)
         original, original_meta, original_hit = self.original(setup)

@@ -26,7 +26,7 @@ import torch
 
 from .cache import CheckpointCache, atomic_write_json
 from .config import Cell, Setup, parse_assignments
-from .errors import ArgumentParser, UsageError, cli
+from .errors import ArgumentParser, UsageError, cli, prog
 from .method import Sizes, get_method
 from .plan import ORACLE, Overrides, Sweep, load_sweep, select_cells
 from .run import add_env_options, env_from_args, setup_logging
@@ -277,21 +277,28 @@ def run_jobs(jobs: Sequence[Job], env: Env, results: Path, n_jobs: int, backend:
 
 
 def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="python -m unlearnbench.sweep", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", type=Path, required=True, help="sweep file (see benchmarks/)")
-    p.add_argument("--jobs", type=int, default=0,
-                   help="parallel jobs (default: one per visible GPU, else 1; on a CPU each job gets cores/N threads)")
+    me = prog("sweep")
+    p = ArgumentParser(prog=me, description=__doc__.split("\n\n")[0],
+                       usage="%(prog)s --config FILE [--dry-run] [--only KEY=V1,V2] [options]",
+                       epilog=f"""examples:
+  {me} --config benchmarks/mnist_quick.toml --dry-run
+  {me} --config benchmarks/mnist_cpu.toml --only seed=0 --only method=pbu
+  {me} --config benchmarks/mnist_paper.toml --set method.pbu.fisher=mc \\
+      --only model=resnet34 --results results/pbu_mc
+The sweep file's format: docs/configuration.md. What it writes: docs/records_and_cache.md.""")
+    p.add_argument("--config", type=Path, required=True, metavar="FILE", help="sweep file (see benchmarks/)")
+    p.add_argument("--jobs", type=int, default=0, metavar="N",
+                   help="parallel jobs (default: one per visible GPU, else 1; each gets cores/N threads)")
     p.add_argument("--backend", choices=("loky", "dask"), default="loky",
                    help="loky: local processes (default); dask: a dask.distributed cluster")
-    p.add_argument("--scheduler", help="dask scheduler address (default with --backend dask: a local cluster)")
-    p.add_argument("--results", type=Path, help="results directory (default: results/<sweep name>)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler (default with dask: a local cluster)")
+    p.add_argument("--results", type=Path, metavar="DIR", help="results directory (default results/<sweep name>)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and its cost estimate, run nothing")
     p.add_argument("--no-estimate", action="store_true", help="skip the cost estimate (it times a few steps)")
     p.add_argument("--set", action="append", metavar="TABLE.KEY=VALUE", default=[],
                    help="override the file, e.g. train.epochs=1 or method.pbu.fisher=mc")
     p.add_argument("--only", action="append", metavar="KEY=V1,V2", default=[],
-                   help="run only the cells with these values: dataset, model, forget_class, seed, method "
-                        "(e.g. --only model=resnet34 --only seed=0); records count for the whole grid later")
+                   help="only the cells with these dataset/model/forget_class/seed/method values")
     add_env_options(p)
     return p
 
@@ -337,11 +344,16 @@ def _record_cells(path: Path, cells: Sequence[Cell]) -> None:
     atomic_write_json(path, list(known.values()))
 
 
+def sweep_from_args(args: Any) -> Sweep:
+    """The resolved sweep (its `--only` share) a parsed command line asks for; every cell checked, no data touched."""
+    return select_cells(load_sweep(args.config, _overrides(args.set)), _selections(args.only))
+
+
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(args.verbose, args.quiet or not args.verbose)
-    sweep = select_cells(load_sweep(args.config, _overrides(args.set)), _selections(args.only))
+    sweep = sweep_from_args(args)
     if args.jobs < 0 or (args.scheduler and args.backend != "dask"):
         raise UsageError("--jobs must be >= 0, and --scheduler goes with --backend dask")
     env = env_from_args(args)
