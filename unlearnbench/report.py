@@ -521,7 +521,7 @@ def parser() -> ArgumentParser:
   {me} results/mnist_paper --compare-paper
   {me} results/runs.jsonl --format md --no-plots
   {me} results/mnist --metrics acc_forget,acc_retain,mia_gap --no-plots
-  {me} results/mnist --strict --ci --methods original,retrain,finetune,finetune+cosine
+  {me} results/mnist --strict --ci --methods original,finetune,finetune+cosine
 What each file holds: docs/cli.md#report.""")
     p.add_argument("results", type=Path, help="a results directory (records/*.json, *.jsonl) or a .jsonl file")
     p.add_argument("--format", default="csv,tex,md", help="any of csv, tex, md (comma-separated)")
