@@ -2,7 +2,8 @@
 
 `train_steps` is the only place where forward, backward and optimiser step happen. Training the original θ*,
 retraining, fine-tuning, UNSIR's impair/repair, Bad Teaching's distillation and PBU's ascent all call it with their
-own loss function; what differs between methods is the loss and the data, never the loop.
+own loss function; what differs between methods is the loss and the data, never the loop. `summed_gradients` is
+its step-less sibling: the gradient of a loss summed over a set of batches (SalUn's weight saliency).
 """
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ log = logging.getLogger("unlearnbench")
 LossFn = Callable[[nn.Module, Batch], "Tensor | tuple[Tensor, dict[str, Tensor]]"]
 #: Called after every step with the running log; returning True stops the loop (a blind stopping rule).
 StopFn = Callable[["StepLog"], bool]
+#: Called with no arguments between backward and the optimiser step (the gradients are in `.grad`, scaled by the
+#: loss scale under fp16, so a hook must not depend on their scale), or right after the step.
+StepHook = Callable[[], None]
 
 
 @dataclass
@@ -66,8 +70,13 @@ def make_optimizer(params: Iterable[Tensor], name: str, lr: float, weight_decay:
 
 def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable[Batch], loss_fn: LossFn,
                 runtime: Runtime, *, scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-                should_stop: StopFn | None = None) -> StepLog:
-    """Forward, backward, step over `batches`. The model's train/eval mode is the caller's choice."""
+                should_stop: StopFn | None = None, after_backward: StepHook | None = None,
+                after_step: StepHook | None = None) -> StepLog:
+    """Forward, backward, step over `batches`. The model's train/eval mode is the caller's choice.
+
+    `after_backward` / `after_step` let a method act on the gradients before the step (SalUn zeroes those of
+    non-salient weights) or on the weights after it (and puts frozen ones back), without a loop of its own.
+    """
     scaler = torch.amp.GradScaler(runtime.device.type) if runtime.precision == "fp16" else None
     stats = StepLog()
     for batch in batches:
@@ -78,11 +87,17 @@ def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Ite
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
+            if after_backward is not None:
+                after_backward()
             scaler.step(optimizer)
             scaler.update()
         else:
             loss.backward()
+            if after_backward is not None:
+                after_backward()
             optimizer.step()
+        if after_step is not None:
+            after_step()
         if scheduler is not None:
             scheduler.step()
         stats.add(len(batch.y), loss, terms)
@@ -91,6 +106,24 @@ def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Ite
             stats.stopped = True
             break
     return stats
+
+
+def summed_gradients(model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn, runtime: Runtime
+                     ) -> dict[str, Tensor]:
+    """Σ over `batches` of ∇θ loss_fn (each batch's loss as the loss defines it), per trainable parameter, float32;
+    no step is taken and the model's `.grad`s are left empty. Train/eval mode is the caller's choice."""
+    params = {k: p for k, p in model.named_parameters() if p.requires_grad}
+    sums = {k: torch.zeros_like(p, dtype=torch.float32) for k, p in params.items()}
+    for batch in batches:
+        batch = Batch(runtime.inputs(batch.x), batch.y, batch.part)
+        with runtime.autocast():
+            out = loss_fn(model, batch)
+        loss = out[0] if isinstance(out, tuple) else out
+        grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+        for k, g in zip(params, grads):
+            if g is not None:
+                sums[k].add_(g.float())
+    return sums
 
 
 def fit(model: nn.Module, data: SampleSet, recipe: TrainRecipe, runtime: Runtime, generator: torch.Generator,
