@@ -9,7 +9,11 @@ import pkgutil
 from unlearnbench.method import UnlearnTask, get_method, list_methods, register_method
 
 #: Registration order is the column order of the report.
-ORDER = ("original", "retrain", "finetune", "fast_effective", "bad_teaching", "pbu", "salun", "l1_sparse", "random_label")
+ORDER = (
+    "original", "retrain", "finetune", "fast_effective", "bad_teaching", "pbu",  # the paper's table
+    "grad_ascent", "boundary_shrink", "boundary_expand", "jit", "delete", "scar",  # retain-free, as PBU
+    "ssd", "lfssd", "scrub", "neggrad_plus", "salun", "l1_sparse", "random_label",  # baselines using the retain set
+)
 
 for _name in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     importlib.import_module(f"{__name__}.{_name}")
