@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import methods.pbu as pbu_module
+import unlearnbench.methods.pbu as pbu_module
 from unlearnbench.config import parse_assignments
 from unlearnbench.plan import Overrides, load_sweep, select_cells
 from unlearnbench.run import add_env_options, env_from_args, setup_logging
