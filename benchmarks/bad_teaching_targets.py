@@ -31,8 +31,8 @@ from pathlib import Path
 
 import torch
 
-from methods.bad_teaching import chosen_teacher, incompetent_teacher, prefers
 from unlearnbench.config import parse_assignments
+from unlearnbench.methods.bad_teaching import chosen_teacher, incompetent_teacher, prefers
 from unlearnbench.plan import Overrides, load_sweep, select_cells
 from unlearnbench.run import add_env_options, env_from_args
 from unlearnbench.sweep import _runner

@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from test_methods import CPU, FORGET, _accuracies, _task, trained  # noqa: F401  (trained: the shared fixture)
 
-import methods.salun
-from methods.l1_sparse import L1SparseHP, l1_loss, l1_norm, l1_sparse, l1_weight
-from methods.random_label import RandomLabelHP, epoch_batches, random_label, random_labels, resolved_order
-from methods.salun import SalUnHP, mask_hooks, negative_cross_entropy, salun, saliency_mask, top_fraction_mask
+import unlearnbench.methods.salun
+from unlearnbench.methods.l1_sparse import L1SparseHP, l1_loss, l1_norm, l1_sparse, l1_weight
+from unlearnbench.methods.random_label import RandomLabelHP, epoch_batches, random_label, random_labels, resolved_order
+from unlearnbench.methods.salun import SalUnHP, mask_hooks, negative_cross_entropy, salun, saliency_mask, top_fraction_mask
 from unlearnbench.data import Batch, Tracker, Withheld
 from unlearnbench.errors import UsageError
 from unlearnbench.method import get_method
@@ -45,7 +45,7 @@ def test_salun_forgets_and_moves_only_the_salient_weights(trained, monkeypatch):
     trackers = _trackers(data)
     task = _task(data, trackers=trackers)
     seen = []
-    monkeypatch.setattr(methods.salun, "saliency_mask", lambda *a: seen.append(saliency_mask(*a)) or seen[-1])
+    monkeypatch.setattr(unlearnbench.methods.salun, "saliency_mask", lambda *a: seen.append(saliency_mask(*a)) or seen[-1])
     out, diag = salun(copy.deepcopy(model), task, SalUnHP(epochs=1, batch_size=32), seed=0)
     acc_f, acc_r = _accuracies(out, data)
     assert acc_f < 40 and acc_r > 70

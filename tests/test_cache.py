@@ -1,8 +1,17 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
+import pytest
 import torch
 
 from unlearnbench.cache import CheckpointCache
+from unlearnbench.errors import WriteError
+from unlearnbench.files import HOST, atomic_write_json
+from unlearnbench.records import append_jsonl
 
 
 def _model(value: float) -> torch.nn.Module:
@@ -61,3 +70,61 @@ def test_state_dict_of_another_architecture_is_rejected(tmp_path):
     cache, build = CheckpointCache(tmp_path), Builder()
     cache.get_or_build("k", lambda: _model(0.0), build, {})
     assert cache.load("k", torch.nn.Linear(3, 3)) is None  # wrong shapes: treated as corrupt
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_opening_the_cache_removes_the_temporary_files_of_dead_writers(tmp_path):
+    """A writer killed mid-save leaves a full-size temporary file; the next open removes it once its process is
+    gone, and leaves those of live writers (and, for a day, another host's, whose processes it cannot see) alone."""
+    dead, old = _dead_pid(), time.time() - 2 * 86400
+    names = {"dead": f".k.pt.{dead}@{HOST}.tmp", "alive": f".k.json.{os.getpid()}@{HOST}.tmp",
+             "foreign": f".k.pt.{dead}@another-host.tmp", "foreign_old": f".j.pt.{dead}@another-host.tmp",
+             "unnamed_old": f".m.pt.{dead}.tmp", "other": ".notes.tmp"}
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"x" * 1000)
+    for key in ("foreign_old", "unnamed_old"):
+        os.utime(tmp_path / names[key], (old, old))
+    CheckpointCache(tmp_path)
+    left = {k for k, name in names.items() if (tmp_path / name).exists()}
+    assert left == {"alive", "foreign", "other"}
+
+
+def test_a_cache_is_created_on_the_first_save_and_a_failed_build_leaves_nothing(tmp_path):
+    root = tmp_path / "a" / "b"
+    cache = CheckpointCache(root)
+    assert not (tmp_path / "a").exists()  # opening writes nothing
+
+    def failing():
+        raise RuntimeError("the training diverged")
+
+    with pytest.raises(RuntimeError, match="diverged"):
+        cache.get_or_build("k", lambda: _model(0.0), failing, {})
+    assert not (tmp_path / "a").exists()  # neither the lock file nor the directories it made
+    cache.get_or_build("k", lambda: _model(0.0), Builder(), {})
+    with pytest.raises(RuntimeError, match="diverged"):
+        cache.get_or_build("k2", lambda: _model(0.0), failing, {})
+    assert sorted(p.name for p in root.iterdir()) == ["k.json", "k.lock", "k.pt"]  # k2's lock is gone
+
+
+def test_a_full_disk_is_one_line_naming_the_file(tmp_path):
+    """/dev/full answers every write with ENOSPC: the save's temporary file is made a link to it."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    cache = CheckpointCache(tmp_path)
+    (tmp_path / f".k.pt.{os.getpid()}@{HOST}.tmp").symlink_to("/dev/full")
+    with pytest.raises(WriteError) as info:  # torch's zip writer: "[enforce fail at inline_container.cc...]"
+        cache.save("k", _model(1.0), {})
+    assert str(info.value).startswith(f"could not write {tmp_path / 'k.pt'}: ") and "\n" not in str(info.value)
+    (tmp_path / f".k.json.{os.getpid()}@{HOST}.tmp").symlink_to("/dev/full")
+    with pytest.raises(WriteError, match=r"could not write .*k\.json: No space left on device"):
+        atomic_write_json(tmp_path / "k.json", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # the links are gone, nothing half-written
+    (tmp_path / "runs.jsonl").symlink_to("/dev/full")
+    with pytest.raises(WriteError, match=r"could not write .*runs\.jsonl: No space left on device"):
+        append_jsonl(tmp_path / "runs.jsonl", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.jsonl"]  # its lock file went with the failure

@@ -8,13 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from methods.bad_teaching import (BadTeachingHP, bad_teacher_loss, bad_teaching, chosen_teacher, incompetent_teacher,
-                                  prefers)
-from methods.fast_effective import FastEffectiveHP, impair_set, learn_noise
-from methods.pbu import PBUHP, pbu, pbu_loss
 from unlearnbench.config import ModelConfig, TrainRecipe
 from unlearnbench.data import Tracker, Withheld
 from unlearnbench.method import UnlearnTask
+from unlearnbench.methods.bad_teaching import (BadTeachingHP, bad_teacher_loss, bad_teaching, chosen_teacher,
+                                               incompetent_teacher, prefers)
+from unlearnbench.methods.fast_effective import FastEffectiveHP, impair_set, learn_noise
+from unlearnbench.methods.pbu import PBUHP, pbu, pbu_loss
 from unlearnbench.models import create_model
 from unlearnbench.runtime import Runtime, deterministic, generator
 from unlearnbench.train import fit, forget_retain_accuracy, predict

@@ -9,7 +9,8 @@ import subprocess
 import pandas as pd
 import pytest
 
-from unlearnbench.report import comparison, fmt, main, paper_layout, paper_numbers, records_frame, summarize
+from unlearnbench.report import (comparison, fmt, main, paper_layout, paper_numbers, records_frame, summarize,
+                                 to_markdown)
 
 
 def _rec(method, seed, acc_f, acc_r, cls=2, model="resnet34", **extra):
@@ -99,12 +100,14 @@ def test_side_experiments_and_superseded_records_stay_out_of_the_table(tmp_path,
     assert "1 older record(s)" in capsys.readouterr().err
 
 
-def test_empty_and_partial_results_do_not_crash(tmp_path):
+def test_empty_and_partial_results_do_not_crash(tmp_path, capsys):
     (tmp_path / "empty" / "records").mkdir(parents=True)
-    assert main([str(tmp_path / "empty"), "--compare-paper"]) == 0
-    assert "no results yet" in (tmp_path / "empty" / "report" / "table.md").read_text()
+    assert main([str(tmp_path / "empty"), "--compare-paper"]) == 2  # one line: nothing to report; nothing written
+    assert "nothing to report" in capsys.readouterr().err and not (tmp_path / "empty" / "report").exists()
     _write_store(tmp_path / "one", [_rec("pbu", 0, 1.0, 90.0)])
     assert main([str(tmp_path / "one")]) == 0
+    table = paper_layout(summarize(records_frame([])), ["acc_forget"])
+    assert "no results yet" in to_markdown(table, "")
 
 
 @pytest.mark.parametrize("argv, message", [(["--format", "pdf"], "--format takes csv, tex, md"),
@@ -209,3 +212,23 @@ def test_variants_follow_their_base_and_methods_picks_columns(tmp_path):
     md = (tmp_path / "res" / "report" / "table.md").read_text()
     assert "PBU +fixed5 A_Df" in md and "Retrain A_Df" in md and "Initial" not in md and "PBU A_Df" not in md
     assert main([str(tmp_path / "res"), "--methods", "nope", "--no-plots"]) == 2
+
+
+def test_files_that_are_not_records_are_named_in_one_warning_each_and_skipped(tmp_path, capsys):
+    _write_store(tmp_path / "res", RECORDS)
+    records = tmp_path / "res" / "records"
+    (records / "empty.json").write_text("{}")
+    (records / "partial.json").write_text(json.dumps({"config_hash": "partial", "method": "pbu"}))
+    (records / "list.json").write_text("[1, 2, 3]")
+    (tmp_path / "res" / "runs.jsonl").write_bytes(json.dumps(_rec("pbu", 1, 0.5, 94.0)).encode() + b"\n\xff\xfe\n7\n")
+    assert main([str(tmp_path / "res"), "--format", "csv", "--no-plots"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 4
+    assert any("empty.json: an empty record {}; skipped" in w for w in warnings)
+    assert any("partial.json: an incomplete record (no dataset, model, forget_class, seed, acc_forget, acc_retain)"
+               in w for w in warnings)
+    assert any("list.json: not a record object (JSON an array)" in w for w in warnings)
+    assert any("runs.jsonl: skipped 2 line(s) that are not whole records (line 2: not UTF-8 text (byte 0) and 1 more)"
+               in w for w in warnings)
+    summary = pd.read_csv(tmp_path / "res" / "report" / "summary.csv").set_index(["forget_class", "method"])
+    assert summary.loc[(2, "pbu"), "n"] == 2  # the records that are whole all count

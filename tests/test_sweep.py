@@ -150,9 +150,9 @@ def test_sweep_records_every_cell_then_resumes_with_nothing_to_do(grid, tmp_path
     assert _summary(results) == first and {p: p.stat().st_mtime_ns for p in cache.glob("*.pt")} == mtimes
 
 
-def _sweep_process(grid: Path, results: Path, cache: Path) -> subprocess.Popen:
+def _sweep_process(grid: Path, results: Path, cache: Path, *extra: str) -> subprocess.Popen:
     # two CPU-bound processes on 2 cores: OpenMP threads that spin while they wait would slow both ~10x
-    return subprocess.Popen([sys.executable, "-m", "unlearnbench.sweep", *_args(grid, results, cache), "-q"],
+    return subprocess.Popen([sys.executable, "-m", "unlearnbench.sweep", *_args(grid, results, cache, *extra), "-q"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
 
@@ -254,3 +254,62 @@ def test_estimate_counts_the_oracles_that_a_share_without_retrain_cells_trains(g
                                   runner)
 
     assert cost(Overrides()) - cost(Overrides(eval={"oracle": False})) == pytest.approx(3 * 270 * 1e-3)
+
+
+def test_an_empty_partial_or_foreign_record_is_corrupt_and_its_cell_runs_again(grid, tmp_path, capsys):
+    from unlearnbench.plan import load_sweep
+    cells = {(c.forget_class, c.setup.seed, c.method): c for c in load_sweep(grid).cells}
+    results, cache = tmp_path / "r", tmp_path / "c"
+    records = results / "records"
+    records.mkdir(parents=True)
+    planted = {cells[(1, 0, "original")].key: "{}", cells[(2, 0, "original")].key: '{"config_hash": "x"}',
+               cells[(7, 0, "original")].key: json.dumps({"config_hash": "another", "dataset": "mnist",
+                                                          "model": "m", "forget_class": 7, "seed": 0,
+                                                          "method": "original", "acc_forget": 1, "acc_retain": 1})}
+    for key, text in planted.items():
+        (records / f"{key}.json").write_text(text)
+    assert main(_args(grid, results, cache, "--dry-run")) == 0
+    out, err = capsys.readouterr()
+    assert "(0 recorded, 24 to run)" in out
+    notes = [line for line in err.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 3 and all("its cell runs again" in n for n in notes)
+    assert any("an empty record {}" in n for n in notes) and any("the record of another cell" in n for n in notes)
+    empty = cells[(1, 0, "original")].key
+    assert main(_args(grid, results, cache, "--only", "seed=0", "--only", "method=original", "--only",
+                      "forget_class=1")) == 0
+    assert RecordStore(results).get(empty)["acc_forget"] is not None  # rerun: now a whole record of its own cell
+    assert not RecordStore(results).has(cells[(2, 0, "original")].key)  # not selected: still corrupt, still to run
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_workers_end_when_the_sweep_is_killed(grid, tmp_path):
+    """kill -9 of the sweep's main process while its two workers train: they end within seconds, before they finish
+    their jobs (θ* for 60 epochs) and write anything."""
+    results, cache = tmp_path / "r", tmp_path / "c"
+    proc = _sweep_process(grid, results, cache, "--jobs", "2", "--set", "train.epochs=60")
+    workers: set[int] = set()
+    _kill_when(proc, lambda: bool(list(cache.glob("*.lock"))) and len(workers.update(_children(proc.pid))
+                                                                      or workers) >= 2)
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "workers outlived their sweep"
+    assert not list(cache.glob("*.pt")) and not list((results / "records").glob("*.json"))

@@ -1,2 +1,37 @@
-"""unlearnbench: a benchmark harness for class unlearning in deep image classifiers."""
+"""unlearnbench: a benchmark harness for class unlearning in deep image classifiers.
+
+The unlearning methods live in the top-level `methods/` folder and are the subpackage `unlearnbench.methods`: an
+install maps the folder there (setup.cfg, `package_dir`), so no `methods` package in a user's working directory can
+stand in for them. Run from a source checkout (`python -m unlearnbench.run` in the repository, pytest), this package
+finds `unlearnbench.methods` in that folder itself, through the finder below.
+"""
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+from pathlib import Path
+
 __version__ = "0.1.0"
+
+_HERE = Path(__file__).resolve().parent
+_SOURCE_METHODS = _HERE.parent / "methods"
+
+
+class _SourceTreeMethods(importlib.abc.MetaPathFinder):
+    """Finds `unlearnbench.methods` in the checkout's `methods/` folder (and nothing else)."""
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None
+                  ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != f"{__name__}.methods":
+            return None
+        return importlib.util.spec_from_file_location(fullname, _SOURCE_METHODS / "__init__.py",
+                                                      submodule_search_locations=[str(_SOURCE_METHODS)])
+
+
+# A source checkout: no unlearnbench/methods/ here, the methods beside this package. First in line, so that an
+# editable install of another checkout (its finder maps unlearnbench.methods to *its* folder) cannot answer instead.
+if not (_HERE / "methods").is_dir() and (_SOURCE_METHODS / "__init__.py").is_file() \
+        and not any(isinstance(f, _SourceTreeMethods) for f in sys.meta_path):
+    sys.meta_path.insert(0, _SourceTreeMethods())

@@ -4,22 +4,27 @@ A checkpoint is two files named by the hash of its resolved config: `<key>.pt` (
 (config, training wall time, sha256 of the .pt, versions, device). Both are written to a temporary file and renamed,
 the .json last, so a reader never sees half a checkpoint; a .pt whose sha256 or contents do not match is deleted and
 rebuilt, never used. A file lock per key makes concurrent workers train a checkpoint once and share it.
+
+Leftovers: opening the cache removes the temporary files of writers that died mid-save (a killed process's
+`.<key>.pt.<pid>@<host>.tmp`, full-size); a build that fails removes its lock file and the directories it created.
+The cache directory itself is created on the first save, so a run refused before any training leaves nothing.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from filelock import FileLock
 from torch import nn
 
+from .files import atomic_write_bytes, atomic_write_json, guarded_lock, remove_stale_tmp
 from .models import state_dict_cpu
+
+__all__ = ["CheckpointCache", "atomic_write_bytes", "atomic_write_json", "sha256_file"]
 
 log = logging.getLogger("unlearnbench")
 
@@ -32,28 +37,14 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Write through a temporary file in the same directory, fsync, rename: all or nothing."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, lambda f: json.dump(obj, f, indent=1, sort_keys=True, default=str), mode="w")
-
-
 class CheckpointCache:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).expanduser()
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.root.is_dir():
+                remove_stale_tmp(self.root)
+        except OSError:  # unreadable: the first save says so, naming it
+            pass
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         return self.root / f"{key}.pt", self.root / f"{key}.json"
@@ -103,7 +94,7 @@ class CheckpointCache:
                      sync: Callable[[], None] = lambda: None) -> tuple[nn.Module, dict[str, Any], bool]:
         """(model, metadata, hit). On a miss `build()` runs, timed alone; it returns the model and facts to store
         beside it, and the checkpoint is saved with those, `info` and the wall time `seconds`."""
-        with FileLock(str(self.root / f"{key}.lock")):
+        with guarded_lock(self.root / f"{key}.lock"):
             model = empty()
             found = self.load(key, model)
             if found is not None:

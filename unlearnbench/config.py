@@ -13,6 +13,7 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence, TypeVar
 
 from .errors import UsageError
@@ -265,6 +266,8 @@ class ModelConfig:
     def check(self, where: str) -> None:
         if self.pretrained_file and not self.pretrained:
             raise UsageError(f"{where}: pretrained_file needs pretrained = true")
+        if self.pretrained_file and not Path(self.pretrained_file).expanduser().is_file():
+            raise UsageError(f"{where}.pretrained_file: {self.pretrained_file} is not a file")
 
 
 @dataclass(frozen=True)

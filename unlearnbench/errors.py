@@ -1,11 +1,14 @@
 """Errors a user can fix, and the one way every CLI reports them.
 
-A `UsageError` is bad input (an unknown name, an impossible class, a malformed config, missing data offline).
-CLIs print it as one line on stderr and exit with status 2, before anything is written.
+A `UsageError` is bad input (an unknown name, an impossible class, a malformed config, missing data offline, an
+output path that cannot be written). CLIs print it as one line on stderr and exit with status 2, before any work.
+A `WriteError` is a write that failed during the work (disk full, permissions changed): one line naming the path,
+exit status 1. Any other OSError that names a file is reported the same way rather than as a traceback.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import shutil
 import sys
 from contextlib import contextmanager
@@ -15,6 +18,10 @@ from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 class UsageError(Exception):
     """Input the user can correct; reported in one line, exit status 2."""
+
+
+class WriteError(Exception):
+    """A file could not be written during the work; the message names it. One line, exit status 1."""
 
 
 class DataUnavailable(UsageError):
@@ -59,6 +66,10 @@ class HelpFormatter(argparse.HelpFormatter):
         return super()._fill_text(text, width, indent)
 
 
+#: OSErrors of the storage the user can fix (full, over quota, read-only, permissions): one line even without a name.
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a bad option is one line on stderr and exit 2 (argparse prints the whole usage), and help
     formatted by `HelpFormatter`."""
@@ -73,18 +84,34 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def cli(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:
-    """Wrap a CLI entry point so that a UsageError becomes one line and exit status 2."""
+    """Wrap a CLI entry point: a UsageError becomes one line and exit status 2; a WriteError, or an OSError naming a
+    file, one line and exit status 1."""
+
+    def say(message: object) -> None:
+        module = _INVOKED_AS.get() or main.__module__
+        if module == "__main__":  # run as `python -m unlearnbench.X`: the module's real name is in its spec
+            spec = getattr(sys.modules["__main__"], "__spec__", None)
+            module = spec.name if spec is not None else module
+        text = " ".join(line.strip() for line in str(message).splitlines() if line.strip())  # one line, always
+        print(f"{module}: error: {text}", file=sys.stderr)
 
     def wrapped(argv: Sequence[str] | None = None) -> int:
         try:
             return main(argv)
         except UsageError as exc:
-            module = _INVOKED_AS.get() or main.__module__
-            if module == "__main__":  # run as `python -m unlearnbench.X`: the module's real name is in its spec
-                spec = getattr(sys.modules["__main__"], "__spec__", None)
-                module = spec.name if spec is not None else module
-            print(f"{module}: error: {exc}", file=sys.stderr)
+            say(exc)
             return 2
+        except WriteError as exc:
+            say(exc)
+            return 1
+        except OSError as exc:
+            if exc.filename:
+                say(f"{exc.filename}: {exc.strerror or exc}")
+            elif exc.errno in _STORAGE_ERRNOS:  # a write into an open file fails without naming it
+                say(f"a write failed: {exc.strerror}")
+            else:  # not about files or storage: a fault, keep its traceback
+                raise
+            return 1
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130

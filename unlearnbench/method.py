@@ -144,7 +144,7 @@ def register_variant(name: str, base: str, overrides: Mapping[str, Any], note: s
 
 
 def _discover() -> None:
-    importlib.import_module("methods")  # importing the package registers every module in methods/
+    importlib.import_module("unlearnbench.methods")  # importing it registers every module in methods/
 
 
 def get_method(name: str) -> MethodSpec:
@@ -155,10 +155,10 @@ def get_method(name: str) -> MethodSpec:
 
 
 def list_methods(variants: bool = True) -> list[str]:
-    """Registered names: the paper's column order first (methods.ORDER), then any others, each method followed by
-    its variants (alphabetically); `variants=False`: the methods as published only."""
+    """Registered names: the paper's column order first (`unlearnbench.methods.ORDER`), then any others, each method
+    followed by its variants (alphabetically); `variants=False`: the methods as published only."""
     _discover()
-    from methods import ORDER
+    from unlearnbench.methods import ORDER
     bases = [m for m in _REGISTRY if not _REGISTRY[m].is_variant]
     ordered = [m for m in ORDER if m in bases] + sorted(set(bases) - set(ORDER))
     out = []

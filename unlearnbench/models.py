@@ -41,19 +41,44 @@ def max_reduction(model: nn.Module) -> int:
     return max(int(i.get("reduction", 1)) for i in info)
 
 
+def fixed_input_size(model: nn.Module) -> tuple[int, int] | None:
+    """The one input size a model takes (ViT, Swin, ...: timm's `fixed_input_size`), or None if it takes any."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    if not cfg.get("fixed_input_size"):
+        return None
+    embed = getattr(model, "patch_embed", None)
+    if embed is not None and not getattr(embed, "strict_img_size", True):
+        return None
+    size = getattr(embed, "img_size", None) or tuple(cfg.get("input_size", ())[-2:])
+    return (int(size[0]), int(size[1])) if size and len(size) == 2 else None
+
+
 @lru_cache(maxsize=None)
-def _reduction_of(name: str) -> int:
-    with torch.device("meta"):  # architecture only: no memory, no initialisation cost
-        return max_reduction(timm.create_model(name, pretrained=False, num_classes=2, in_chans=1))
+def _input_needs(name: str) -> tuple[int, tuple[int, int] | None]:
+    """(total down-sampling, the fixed input size or None) of timm model `name`."""
+    try:
+        with torch.device("meta"):  # architecture only: no memory, no initialisation cost
+            model = timm.create_model(name, pretrained=False, num_classes=2, in_chans=1)
+    except Exception:  # noqa: BLE001 - a model that cannot be built on "meta" is not checked here
+        return 1, None
+    return max_reduction(model), fixed_input_size(model)
 
 
 def check_input_size(cfg: ModelConfig, size: int) -> None:
-    """Reject an input size smaller than the model's total down-sampling (its features would vanish)."""
+    """Reject an input size the model cannot take: not its fixed size (ViT and the like assert it at the first
+    forward), or smaller than its total down-sampling (its features would vanish)."""
     check_model_name(cfg.name)
-    need = _reduction_of(cfg.name)
+    need, fixed = _input_needs(cfg.name)
+    how = "under [data] in the config, --data image_size=N for a run, --set data.image_size=N for a sweep"
+    if fixed is not None and fixed != (size, size):
+        if fixed[0] != fixed[1]:
+            raise UsageError(f"model {cfg.name} takes {fixed[0]}×{fixed[1]} inputs only, and image_size makes "
+                             f"square ones ({size}×{size}); choose another model")
+        raise UsageError(f"model {cfg.name} takes {fixed[0]}×{fixed[0]} inputs only, not {size}×{size}: set "
+                         f"image_size = {fixed[0]} ({how})")
     if size < need:
         raise UsageError(f"model {cfg.name} down-samples {need}-fold and cannot take {size}×{size} inputs; "
-                         f"set image_size >= {need}")
+                         f"set image_size >= {need} ({how})")
 
 
 def create_model(cfg: ModelConfig, num_classes: int, in_chans: int) -> nn.Module:

@@ -48,14 +48,31 @@ class Overrides:
                          {**self.per_class, **other.per_class})
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_text(path: Path) -> str:
+    """A config file's text (TOML is UTF-8), or a UsageError saying why it cannot be read."""
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise UsageError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"config file {path} is a directory, expected a TOML file") from None
+    except OSError as exc:
+        raise UsageError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"config file {path} is not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
+
+
+def parse_toml(text: str, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    return parse_toml(read_text(path), path)
 
 
 def overrides_from_mapping(doc: Mapping[str, Any], where: str, extra_keys: tuple[str, ...] = ()) -> Overrides:
@@ -74,7 +91,10 @@ def overrides_from_mapping(doc: Mapping[str, Any], where: str, extra_keys: tuple
             raise UsageError(f"{where}: [method.{name}] must be a table")
         table = dict(table)
         classes = table.pop("class", {})
-        spec.resolve(table)  # checks keys and types now
+        if not isinstance(classes, dict):
+            raise UsageError(f"{where}: [method.{name}] class = {classes!r}: per-class settings go in tables "
+                             f"[method.{name}.class.<k>], one per forget class k")
+        spec.resolve(table)  # checks keys, types and ranges now
         methods[name] = table
         per_class[name] = {}
         for k, sub in classes.items():
@@ -107,12 +127,23 @@ def resolve_setup(dataset: str, model: str, seed: int, ov: Overrides) -> Setup:
     return Setup(data, model_cfg, recipe, seed)
 
 
-def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method: str, ov: Overrides) -> Cell:
-    """One fully resolved cell, or a UsageError naming what is wrong."""
+def classes_out_of_range(ov: Overrides, num_classes: int) -> list[tuple[str, int]]:
+    """The per-class tables ([method.<name>.class.<k>]) whose class k the data set does not have."""
+    return [(name, k) for name, classes in ov.per_class.items() for k in classes if not 0 <= k < num_classes]
+
+
+def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method: str, ov: Overrides,
+                 check_per_class: bool = True) -> Cell:
+    """One fully resolved cell, or a UsageError naming what is wrong. `check_per_class`: a per-class table for a class
+    the data set does not have is an error (a sweep checks that over its whole grid instead)."""
     setup = resolve_setup(dataset, model, seed, ov)
     if not isinstance(forget_class, int) or isinstance(forget_class, bool):
         raise UsageError(f"forget class must be an integer, got {forget_class!r}")
-    check_forget_class(get_dataset_spec(dataset), forget_class)
+    spec = get_dataset_spec(dataset)
+    check_forget_class(spec, forget_class)
+    if check_per_class and (bad := classes_out_of_range(ov, spec.num_classes)):
+        name, k = bad[0]
+        raise UsageError(f"[method.{name}.class.{k}]: {spec.name} has no class {k} (classes 0..{spec.num_classes - 1})")
 
     def configured(name: str) -> dict[str, Any]:
         return {**ov.method.get(name, {}), **ov.per_class.get(name, {}).get(forget_class, {})}
@@ -180,7 +211,8 @@ def select_cells(sweep: Sweep, selections: Mapping[str, str]) -> Sweep:
 
 def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:
     """Read and resolve a sweep file; `extra` (command line) wins over the file. Raises UsageError on any problem."""
-    doc = read_toml(path)
+    text = read_text(path)
+    doc = parse_toml(text, path)
     where = str(path)
     unknown = sorted(set(doc) - set(SWEEP_KEYS) - set(TABLES))
     if unknown:
@@ -188,25 +220,42 @@ def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:
     for key in ("name", "seeds", "methods", "grid"):
         if key not in doc:
             raise UsageError(f"{where}: missing {key!r}")
+    if not isinstance(doc["name"], str) or not doc["name"].strip(". "):  # it names results/<name>
+        raise UsageError(f"{where}: name must be a non-empty string (results go to results/<name>), "
+                         f"got {doc['name']!r}")
     seeds = _list_of(doc["seeds"], int, f"{where}: seeds")
     methods = _list_of(doc["methods"], str, f"{where}: methods")
     base = overrides_from_mapping({k: doc[k] for k in TABLES if k in doc}, where)
     if not isinstance(doc["grid"], list) or not doc["grid"]:
         raise UsageError(f"{where}: grid must be a list of [[grid]] tables")
     cells: list[Cell] = []
+    per_class: dict[tuple[str, int], list[str]] = {}  # (method, class) → the data sets of the entries it applies to
     for i, entry in enumerate(doc["grid"]):
         at = f"{where} grid[{i}]"
+        if not isinstance(entry, dict):
+            raise UsageError(f"{at}: must be a [[grid]] table (dataset, models, forget_classes), got {entry!r}")
         bad = sorted(set(entry) - set(GRID_KEYS))
         if bad or "dataset" not in entry:
             raise UsageError(f"{at}: needs dataset, models, forget_classes; unknown key(s) {', '.join(bad) or '-'}")
+        if not isinstance(entry["dataset"], str):
+            raise UsageError(f"{at}: dataset must be one name (a string), got {entry['dataset']!r}")
         local = overrides_from_mapping({k: entry[k] for k in TABLES if k in entry}, at)
         ov = base.merged(local).merged(extra or Overrides())
+        for name, classes in ov.per_class.items():
+            for k in classes:
+                per_class.setdefault((name, k), []).append(entry["dataset"])
         for model in _list_of(entry.get("models"), str, f"{at}: models"):
             for fc in _list_of(entry.get("forget_classes"), int, f"{at}: forget_classes"):
                 for seed in seeds:
-                    cells += [resolve_cell(entry["dataset"], model, fc, seed, m, ov) for m in methods]
+                    cells += [resolve_cell(entry["dataset"], model, fc, seed, m, ov, check_per_class=False)
+                              for m in methods]
+    # a per-class table must name a class of at least one data set it applies to (a file may serve several)
+    for (name, k), datasets in per_class.items():
+        specs = [get_dataset_spec(d) for d in dict.fromkeys(datasets)]
+        if not any(0 <= k < s.num_classes for s in specs):
+            have = "; ".join(f"{s.name} has classes 0..{s.num_classes - 1}" for s in specs)
+            raise UsageError(f"{where}: [method.{name}.class.{k}]: no data set of the grid has class {k} ({have})")
     keys = [c.key for c in cells]
     if len(set(keys)) != len(keys):
         raise UsageError(f"{where}: the grid lists some cells twice")
-    return Sweep(str(doc["name"]), str(doc.get("description", "")), str(doc.get("profile", "")),
-                 path.read_text(), tuple(cells))
+    return Sweep(doc["name"], str(doc.get("description", "")), str(doc.get("profile", "")), text, tuple(cells))

@@ -36,6 +36,7 @@ from typing import Sequence
 import pandas as pd
 
 from .errors import ArgumentParser, UsageError, cli, prog
+from .files import check_dir, writing
 from .method import VARIANT_SEP, list_methods
 from .store import load_records
 
@@ -539,8 +540,9 @@ What each file holds: docs/cli.md#report.""")
 
 
 def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -556,8 +558,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UsageError(f"unknown metric(s) {', '.join(unknown) or '(none)'}; valid: {', '.join(METRICS)}")
     if not args.results.exists():
         raise UsageError(f"{args.results} does not exist")
+    if not (args.results.is_dir() or args.results.is_file()):
+        raise UsageError(f"{args.results} is neither a results directory nor a record file")
     out = args.out or (args.results if args.results.is_dir() else args.results.parent) / "report"
-    records, superseded = latest_per_seed(load_records(args.results))
+    check_dir(out, "--out" if args.out else "report directory (RESULTS/report; choose another with --out)")
+    skipped: list[str] = []
+    found = load_records(args.results, warn=skipped.append)
+    if not found:  # one line, whatever was skipped: what there was, and why none of it counts
+        why = (f"{len(skipped)} file(s) skipped, the first: {skipped[0]}" if skipped else
+               "no records/*.json or *.jsonl there" if args.results.is_dir() else "an empty file")
+        raise UsageError(f"{args.results}: nothing to report ({why})")
+    for message in skipped:
+        print(f"warning: {message}", file=sys.stderr)
+    records, superseded = latest_per_seed(found)
     if superseded:
         print(f"note: {superseded} older record(s) of a cell and seed already recorded under other settings were "
               f"left out (the newest of each counts)", file=sys.stderr)
@@ -583,7 +596,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     caption = f"Class unlearning results from {args.results.name}"
     written: list[Path] = []
     if "csv" in formats:
-        out.mkdir(parents=True, exist_ok=True)
+        with writing(out):
+            out.mkdir(parents=True, exist_ok=True)
         summary.to_csv(out / "summary.csv", index=False)
         written.append(out / "summary.csv")
         table = paper_layout(summary, metrics, ci=args.ci, marked=marks)

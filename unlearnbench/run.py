@@ -13,13 +13,14 @@ from typing import Sequence
 
 from .config import Cell, parse_assignments
 from .data import list_datasets
-from .errors import ArgumentParser, cli, prog
+from .errors import ArgumentParser, UsageError, cli, prog
+from .files import check_dir, check_file
 from .method import get_method, list_methods
 from .models import list_models
 from .plan import Overrides, overrides_from_file, resolve_cell
 from .records import append_jsonl
 from .runner import Env, Runner
-from .runtime import default_cache_dir, default_data_root
+from .runtime import default_cache_dir, default_data_root, resolve_device
 
 
 def add_env_options(p: ArgumentParser) -> None:
@@ -37,9 +38,16 @@ def add_env_options(p: ArgumentParser) -> None:
 
 
 def env_from_args(args: object) -> Env:
-    return Env(data_root=getattr(args, "data_root") or default_data_root(),
-               cache_dir=getattr(args, "cache_dir") or default_cache_dir(), device=getattr(args, "device"),
-               download=not getattr(args, "no_download"), num_workers=getattr(args, "workers"))
+    """The environment the options name, checked before any work: a sane worker count, a cache directory that can be
+    written, a device this machine has."""
+    if getattr(args, "workers") < 0:
+        raise UsageError(f"--workers must be >= 0, got {getattr(args, 'workers')}")
+    env = Env(data_root=getattr(args, "data_root") or default_data_root(),
+              cache_dir=getattr(args, "cache_dir") or default_cache_dir(), device=getattr(args, "device"),
+              download=not getattr(args, "no_download"), num_workers=getattr(args, "workers"))
+    check_dir(env.cache_dir, "--cache-dir" if getattr(args, "cache_dir") else "checkpoint cache")
+    resolve_device(env.device)
+    return env
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
@@ -137,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser().error(f"missing {', '.join(missing)}")
     setup_logging(args.verbose, args.quiet)
     cell = cell_from_args(args)
+    check_file(args.results, "--results")  # before the work: a result that cannot be stored is not computed
     record = Runner(env_from_args(args)).run(cell)
     append_jsonl(args.results, record)
     r = record

@@ -36,11 +36,24 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError as exc:
-        raise UsageError(f"bad device {name!r}: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {name!r} asked for, but CUDA is not available here")
-    return device
+    except (RuntimeError, ValueError, TypeError):  # torch's message lists every device type it knows
+        raise UsageError(f"bad device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"device {name!r} asked for, but CUDA is not available here")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise UsageError(f"device {name!r} asked for, but this machine has {count} CUDA device(s) "
+                             f"(cuda:0..cuda:{count - 1})")
+        return device
+    if device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise UsageError(f"device {name!r} asked for, but MPS (Apple's GPU) is not available here; use cpu "
+                             "or auto")
+        return device
+    raise UsageError(f"device {name!r} is not one this benchmark runs on; use auto, cpu, cuda, cuda:N or mps")
 
 
 @dataclass(frozen=True)

@@ -2,22 +2,20 @@
 
 Append-only by construction: a record is written once, through a temporary file and a rename, under a per-cell file
 lock, and never rewritten. A sweep killed at any moment leaves complete records and at most stray temporary files
-(ignored, and removed by the next run); a cell is done if and only if its record file exists and parses. Two sweeps
-on the same directory share the work safely: the lock makes the second wait for a cell the first is computing, then
-skip it.
+(ignored, and removed by the next run once their writer is dead); a cell is done if and only if its record file
+exists and holds a whole record of that cell. An empty, partial or foreign record file is corrupt: its cell runs
+again (and overwrites it), and the report skips it with a warning naming it. Two sweeps on the same directory share
+the work safely: the lock makes the second wait for a cell the first is computing, then skip it.
 """
 from __future__ import annotations
 
-import json
 import logging
-import time
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from filelock import FileLock
-
-from .cache import atomic_write_json
-from .records import _clean, read_jsonl
+from .files import atomic_write_json, guarded_lock, make_dirs, remove_stale_tmp
+from .records import _clean, parse_record, read_jsonl_checked
 
 log = logging.getLogger("unlearnbench")
 
@@ -28,23 +26,32 @@ class RecordStore:
         self.dir = self.root / "records"
 
     def create(self) -> "RecordStore":
-        self.dir.mkdir(parents=True, exist_ok=True)
-        for stale in self.dir.glob(".*.tmp"):  # left by a writer killed before its rename
-            if time.time() - stale.stat().st_mtime > 60:
-                stale.unlink(missing_ok=True)
+        make_dirs(self.dir)
+        remove_stale_tmp(self.dir)  # left by writers killed before their rename
         return self
 
     def path(self, key: str) -> Path:
         return self.dir / f"{key}.json"
 
-    def lock(self, key: str) -> FileLock:
-        return FileLock(str(self.dir / f".{key}.lock"))
+    def lock(self, key: str) -> AbstractContextManager[None]:
+        return guarded_lock(self.dir / f".{key}.lock")
+
+    def read(self, key: str) -> tuple[dict[str, Any] | None, str | None]:
+        """(record, None) for a whole record of cell `key`; (None, why not) for a file that is not one; (None, None)
+        when there is no file."""
+        try:
+            data = self.path(key).read_bytes()
+        except FileNotFoundError:
+            return None, None
+        except OSError as exc:
+            return None, f"unreadable ({exc.strerror})"
+        rec, problem = parse_record(data)
+        if rec is not None and rec["config_hash"] != key:
+            return None, f"the record of another cell ({rec['config_hash']})"
+        return rec, problem
 
     def get(self, key: str) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.path(key).read_text())
-        except (OSError, ValueError):
-            return None
+        return self.read(key)[0]
 
     def has(self, key: str) -> bool:
         return self.get(key) is not None
@@ -59,21 +66,35 @@ class RecordStore:
         return load_records(self.root)
 
 
-def load_records(root: Path) -> list[dict[str, Any]]:
+def load_records(root: Path, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """The records of one results directory: its store (`records/*.json`) and its JSON-lines files (the one-cell
-    CLI's). Not its subdirectories: side experiments kept beside a sweep (`extra/...`) must not enter its table."""
+    CLI's). Not its subdirectories: side experiments kept beside a sweep (`extra/...`) must not enter its table.
+    A file that is not a record (or a JSON-lines file with lines that are not) is reported through `warn`, one line
+    per file naming it, and skipped."""
+    warn = warn or (lambda message: log.warning("%s", message))
     root = Path(root)
     found: dict[str, dict[str, Any]] = {}
     files = [root] if root.is_file() else sorted(root.glob("*.jsonl")) + sorted(root.glob("records/*.json"))
     for path in files:
         if path.suffix == ".jsonl":
-            for rec in read_jsonl(path):
-                found[rec.get("config_hash", str(len(found)))] = rec
+            try:
+                records, skipped = read_jsonl_checked(path)
+            except OSError as exc:
+                warn(f"{path}: unreadable ({exc.strerror}); skipped")
+                continue
+            if skipped:
+                n, problem = skipped[0]
+                more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+                warn(f"{path}: skipped {len(skipped)} line(s) that are not whole records (line {n}: {problem}{more})")
+            for rec in records:
+                found[rec["config_hash"]] = rec
         else:
             try:
-                rec = json.loads(path.read_text())
-            except (OSError, ValueError):
-                log.warning("%s: unreadable record, skipped", path)
+                rec, problem = parse_record(path.read_bytes())
+            except OSError as exc:
+                rec, problem = None, f"unreadable ({exc.strerror})"
+            if rec is None:
+                warn(f"{path}: {problem}; skipped")
                 continue
-            found[rec.get("config_hash", path.stem)] = rec
+            found[rec["config_hash"]] = rec
     return list(found.values())

@@ -15,18 +15,20 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import torch
 
-from .cache import CheckpointCache, atomic_write_json
+from .cache import CheckpointCache
 from .config import Cell, Setup, parse_assignments
 from .errors import ArgumentParser, UsageError, cli, prog
+from .files import atomic_write_json, check_dir, make_dirs, pid_alive, writing
 from .method import Sizes, get_method
 from .plan import ORACLE, Overrides, Sweep, load_sweep, select_cells
 from .run import add_env_options, env_from_args, setup_logging
@@ -118,13 +120,16 @@ def execute(job: Job, env: Env, results: str, threads: int) -> Outcome:
             detail = f"A_Df {record['acc_forget']:.2f} A_Dr {record['acc_retain']:.2f}"
             return Outcome(job.label, "done", time.perf_counter() - start, detail)
     except Exception as exc:  # noqa: BLE001 - one failed job must not stop the sweep
-        logs = store.root / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
         name = job.cell.key if job.cell is not None else job.setup.key
-        (logs / f"{name}.log").write_text(f"{job.label}\n{traceback.format_exc()}")
+        path = store.root / "logs" / f"{name}.log"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"{job.label}\n{traceback.format_exc()}")
+            where = f"traceback: {path}"
+        except OSError as log_exc:  # a full disk fails the log too: the line below is all there is
+            where = f"no traceback log: {path}: {log_exc.strerror}"
         line = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
-        return Outcome(job.label, "failed", time.perf_counter() - start,
-                       f"{type(exc).__name__}: {line} (traceback: {logs / name}.log)")
+        return Outcome(job.label, "failed", time.perf_counter() - start, f"{type(exc).__name__}: {line} ({where})")
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -140,6 +145,7 @@ class Plan:
     oracles: int
     oracles_cached: int
     estimate_s: float | None = None
+    corrupt: list[tuple[Path, str]] = field(default_factory=list)  # record files that are not whole records, and why
 
     @property
     def originals_to_train(self) -> int:
@@ -153,7 +159,14 @@ def make_plan(sweep: Sweep, store: RecordStore, cache: CheckpointCache, runner: 
     stopped early leaves whole tables for the seeds it did, not scattered cells. Recorded cells are not jobs, and an
     original whose cells are all recorded is not trained (results moved to a machine with an empty cache)."""
     setups = sweep.setups
-    todo = [c for c in sweep.cells if not store.has(c.key)]
+    todo: list[Cell] = []
+    corrupt: list[tuple[Path, str]] = []
+    for c in sweep.cells:
+        rec, problem = store.read(c.key)
+        if rec is None:  # none yet, or a file that is not its whole record (empty, partial, foreign): run it
+            todo.append(c)
+        if problem:
+            corrupt.append((store.path(c.key), problem))
     by_setup: dict[str, list[Cell]] = {s.key: [] for s in setups}
     for c in todo:
         by_setup[c.setup.key].append(c)
@@ -164,7 +177,7 @@ def make_plan(sweep: Sweep, store: RecordStore, cache: CheckpointCache, runner: 
         jobs += [Job("cell", s, c) for c in oracles_first]
     oracles = {k for k in (_oracle_key(runner, c) for c in sweep.cells) if k}
     return Plan(jobs, len(setups), sum(cache.contains(s.key) for s in setups), len(sweep.cells),
-                len(sweep.cells) - len(todo), len(oracles), sum(cache.contains(k) for k in oracles))
+                len(sweep.cells) - len(todo), len(oracles), sum(cache.contains(k) for k in oracles), corrupt=corrupt)
 
 
 def _oracle_key(runner: Runner, cell: Cell) -> str | None:
@@ -272,8 +285,28 @@ def run_jobs(jobs: Sequence[Job], env: Env, results: Path, n_jobs: int, backend:
         finally:
             client.close()
         return
-    yield from joblib.Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered",
-                               pre_dispatch="n_jobs")(calls)
+    with joblib.parallel_config(backend="loky", initializer=watch_parent, initargs=(os.getpid(),)):
+        yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered", pre_dispatch="n_jobs")(calls)
+
+
+#: Seconds between a worker's checks that the sweep's main process still runs.
+WATCH_EVERY = 0.5
+
+
+def watch_parent(pid: int) -> None:
+    """Loky worker initializer: a daemon thread ends this worker as soon as the sweep's main process `pid` is gone,
+    SIGKILL included. Without it a worker finishes its job (minutes) and writes its files after its sweep died.
+    A worker killed so leaves at most a temporary file, which the cache and the store remove once its writer is
+    dead. (Not PR_SET_PDEATHSIG: that fires when the *thread* that started the worker ends, and loky starts workers
+    from its manager thread too.)"""
+
+    def watch() -> None:
+        child = os.getppid() == pid  # loky's workers are the main process's children; else watch the PID itself
+        while (os.getppid() == pid) if child else pid_alive(pid):
+            time.sleep(WATCH_EVERY)
+        os._exit(70)
+
+    threading.Thread(target=watch, name="unlearnbench-watch-parent", daemon=True).start()
 
 
 def parser() -> ArgumentParser:
@@ -354,22 +387,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(args.verbose, args.quiet or not args.verbose)
     sweep = sweep_from_args(args)
-    if args.jobs < 0 or (args.scheduler and args.backend != "dask"):
-        raise UsageError("--jobs must be >= 0, and --scheduler goes with --backend dask")
+    if args.jobs < 0:
+        raise UsageError(f"--jobs must be >= 0, got {args.jobs}")
+    if args.scheduler and args.backend != "dask":
+        raise UsageError("--scheduler goes with --backend dask")
+    results = args.results or Path("results") / sweep.name.replace("/", "_")
+    what = "--results" if args.results else "results directory"
+    for path in (results, results / "records", results / "logs"):  # checked now: nothing is computed in vain
+        check_dir(path, what)
     env = env_from_args(args)
     runner = _runner(env)
     n_jobs = args.jobs or (torch.cuda.device_count() if runner.device.type == "cuda" else 1)
-    results = args.results or Path("results") / sweep.name.replace("/", "_")
     _check_data(sweep, runner)
     store = RecordStore(results)
     plan = make_plan(sweep, store, runner.cache, runner)
+    for path, problem in plan.corrupt:
+        print(f"note: {path}: {problem}; its cell runs again", file=sys.stderr)
     if not args.no_estimate and plan.jobs:
         plan.estimate_s = estimate(plan, runner) / n_jobs
     print(describe(sweep, plan, results, runner.device), flush=True)
     if args.dry_run:
         return 0
     store.create()
-    (results / "sweep.toml").write_text(sweep.text)
+    make_dirs(env.cache_dir)  # here, once: a worker whose job fails then never removes it under another's feet
+    with writing(results / "sweep.toml"):
+        (results / "sweep.toml").write_text(sweep.text, encoding="utf-8")
     _record_cells(results / "cells.json", sweep.cells)
     return _execute(plan, env, results, n_jobs, args.backend, args.scheduler, args.quiet)
 

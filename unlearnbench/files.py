@@ -1,0 +1,238 @@
+"""The files the CLIs write: checked before any work, written all or nothing, a failure reported in one line.
+
+- `check_dir` / `check_file`: an output path exists or can be created, is of the right kind and is writable, else a
+  UsageError naming it. The CLIs call them before any work, so that a bad path costs nothing and writes nothing.
+- `atomic_write_bytes` / `atomic_write_json`: through a temporary file in the same directory, fsync, rename. A failed
+  write (disk full, permissions, a read-only file system) is a `WriteError` naming the path, not a traceback.
+- `remove_stale_tmp`: the temporary files of writers that died before their rename (kill -9 during a save).
+- `guarded_lock`: a file lock whose holder, if its work fails, leaves neither the lock file nor empty directories.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import time
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from filelock import FileLock
+
+from .errors import UsageError, WriteError
+
+#: This host, as it appears in temporary file names (a cache directory may be shared between hosts).
+HOST = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) or "host"
+#: `.<target>.<pid>@<host>.tmp` (`@<host>` absent in names written before hosts were part of them)
+_TMP_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)(?:@(?P<host>[^@/]+))?\.tmp$")
+#: A temporary file of another host's writer is left alone this long: its process cannot be seen from here.
+FOREIGN_TMP_SECONDS = 24 * 3600
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# checks before any work
+# --------------------------------------------------------------------------------------------------------------------
+def _exists(path: Path, what: str) -> bool:
+    try:
+        return os.path.lexists(path)
+    except OSError as exc:  # pragma: no cover - lexists swallows most errors itself
+        raise UsageError(f"{what} {path}: cannot be inspected ({exc.strerror})") from None
+
+
+def _creatable(path: Path, what: str) -> None:
+    """`path` does not exist: its nearest existing ancestor must be a writable directory."""
+    for parent in path.parents:
+        if _exists(parent, what):
+            break
+    else:  # pragma: no cover - a relative path always ends at "."
+        parent = Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{what} {path}: cannot be created, {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path}: cannot be created, {parent} is not writable")
+
+
+def check_dir(path: Path, what: str) -> None:
+    """An output directory: an existing, writable directory, or one that can be created."""
+    path = Path(path).expanduser()
+    if not _exists(path, what):
+        _creatable(path, what)
+    elif not path.exists():
+        raise UsageError(f"{what} {path}: is a broken symbolic link")
+    elif not path.is_dir():
+        raise UsageError(f"{what} {path}: is a file, expected a directory")
+    elif not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path}: is not writable")
+
+
+def check_file(path: Path, what: str) -> None:
+    """An output file written beside a lock file (`<path>.lock`): an existing writable file in a writable directory,
+    or one that can be created."""
+    path = Path(path).expanduser()
+    if _exists(path, what):
+        if path.is_dir():
+            raise UsageError(f"{what} {path}: is a directory, expected a file")
+        if not path.exists():
+            raise UsageError(f"{what} {path}: is a broken symbolic link")
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"{what} {path}: is not writable")
+        if not os.access(path.parent, os.W_OK | os.X_OK):  # its lock file goes beside it
+            raise UsageError(f"{what} {path}: its directory {path.parent} is not writable")
+    else:
+        _creatable(path, what)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------------------------------------------------
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Any OSError inside becomes a WriteError naming `path` (one line: disk full, permission denied, ...)."""
+    try:
+        yield
+    except OSError as exc:
+        raise WriteError(f"could not write {path}: {exc.strerror or exc}") from None
+
+
+def _free(path: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(path).free / 2**20:.0f} MB free there"
+    except OSError:
+        return "free space unknown"
+
+
+def tmp_path(path: Path) -> Path:
+    """The temporary file a writer of `path` uses: named by its process and host, so that the temporary files of dead
+    writers can be told from those of live ones (`remove_stale_tmp`)."""
+    return path.with_name(f".{path.name}.{os.getpid()}@{HOST}.tmp")
+
+
+def atomic_write_bytes(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
+    """Write through a temporary file in the same directory, fsync, rename: all or nothing."""
+    path = Path(path)
+    tmp = tmp_path(path)
+    try:
+        with open(tmp, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise WriteError(f"could not write {path}: {exc.strerror or exc}") from None
+    except RuntimeError as exc:  # torch.save's zip writer reports a failed write so: "enforce fail at inline_container"
+        if "inline_container" not in str(exc) and "PytorchStreamWriter" not in str(exc):
+            raise
+        raise WriteError(f"could not write {path}: the write failed, disk full? ({_free(path.parent)})") from None
+    finally:
+        with suppress(OSError):
+            tmp.unlink()
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, lambda f: json.dump(obj, f, indent=1, sort_keys=True, default=str), mode="w")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# leftovers
+# --------------------------------------------------------------------------------------------------------------------
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` of this host is running (a zombie is not: it writes nothing any more)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: another user's process, alive
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def remove_stale_tmp(directory: Path) -> list[Path]:
+    """Remove the temporary files in `directory` whose writer is dead: a process of this host that no longer runs,
+    or (another host's, whose processes we cannot see) a file untouched for a day. Returns what was removed."""
+    removed: list[Path] = []
+    try:
+        candidates = list(Path(directory).glob(".*.tmp"))
+    except OSError:
+        return removed
+    for p in candidates:
+        m = _TMP_NAME.match(p.name)
+        if m is None:
+            continue
+        try:
+            age = time.time() - p.lstat().st_mtime
+        except OSError:
+            continue
+        host, pid = m["host"], int(m["pid"])
+        if host == HOST:
+            stale = not pid_alive(pid)
+        elif host is None:  # a name from before hosts were recorded: this host's, and old
+            stale = age > 60 and not pid_alive(pid)
+        else:
+            stale = age > FOREIGN_TMP_SECONDS
+        if stale:
+            with suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+def make_dirs(path: Path) -> list[Path]:
+    """`mkdir -p path`; returns the directories it created, deepest first (for `remove_empty`)."""
+    path = Path(path)
+    missing = []
+    p = path
+    while not os.path.lexists(p) and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    with writing(path):
+        path.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def remove_empty(dirs: list[Path]) -> None:
+    """Remove these directories, deepest first, while they are empty."""
+    for d in dirs:
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
+@contextmanager
+def guarded_lock(path: Path) -> Iterator[None]:
+    """Hold a file lock at `path` (its directory created if missing). If the work under it fails, the lock file (when
+    this call created it) and the directories this call created (when left empty) are removed: a failed run leaves
+    nothing behind. A success keeps the lock file: removing it while another process waits on it would let that
+    process and a newcomer both hold the lock (after a failure that costs at most one duplicated, atomic write)."""
+    created: list[Path] = []
+    lock = FileLock(str(path))
+    for attempt in range(3):
+        created += make_dirs(path.parent)
+        fresh = not os.path.lexists(path)
+        try:
+            lock.acquire()
+            break
+        except FileNotFoundError:  # another process's failure removed the directory just made: make it again
+            if attempt == 2:
+                raise WriteError(f"could not write {path}: its directory keeps disappearing") from None
+        except OSError as exc:
+            remove_empty(created)
+            raise WriteError(f"could not write {path}: {exc.strerror or exc}") from None
+    try:
+        yield
+    except BaseException:
+        if fresh:
+            with suppress(OSError):
+                path.unlink()
+        lock.release()
+        remove_empty(created)
+        raise
+    lock.release()
