@@ -66,7 +66,7 @@ class _CountOps(TorchDispatchMode):
         super().__init__()
         self.ops = 0
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch's protocol
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.ops += 1
         return func(*args, **(kwargs or {}))
 
@@ -146,7 +146,7 @@ def step_ratio(method: str, recorded: dict[str, Any], current: Any, sizes: Sizes
         return spec.cost(hp, sizes) / (getattr(hp, "batch_size", 0) or sizes.recipe.batch_size)
 
     ratio = steps(current) / steps(old)
-    changed = {k: (getattr(old, k), getattr(current, k)) for k in vars(current) if getattr(old, k) != getattr(current, k)}
+    changed = {k: (getattr(old, k), v) for k, v in vars(current).items() if getattr(old, k) != v}
     why = ", ".join(f"{k} {a}→{b}" for k, (a, b) in changed.items())
     return ratio, (f"settings changed since the records ({why}): x{ratio:.2f} the steps" if changed else "")
 
@@ -279,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
 
     perf = read_perf(args.perf)
     gpu = perf.gpu or "the GPU"
-    records = [r for r in load_records(args.records) if r["model"] == BASE and r.get("device", {}).get("type") == "cuda"]
+    records = [r for r in load_records(args.records)
+               if r["model"] == BASE and r.get("device", {}).get("type") == "cuda"]
     solo = [r for r in records if r.get("jobs_per_gpu", 1) == 1]
     units = measured_units(solo, sweep.cells, sizes)
     loop = perf.loop_img_s.get(BASE) or perf.flops[BASE]["img_s"]

@@ -59,9 +59,9 @@ PERF_OLD = """unlearnbench perf — vm, {'type': 'cuda', 'name': 'NVIDIA H200', 
 |                      437.4 |  13,287 |               5811 |        51387.5 | 11%       |
 """
 PERF_NEW = """(d) achieved training FLOP/s, densenet121 on MNIST 32x32 (fp32)
-| MFLOP per training image | img/s | achieved GFLOP/s | best matmul GFLOP/s | theoretical peak GFLOP/s | achieved of peak |
-|--------------------------|-------|------------------|---------------------|--------------------------|------------------|
-| 335.7                    | 2,000 | 671.4            | 52,000.0            | 494,500.0                | 0%               |
+| MFLOP per training image | img/s | achieved GFLOP/s | best matmul GFLOP/s | theoretical peak GFLOP/s | of peak |
+|--------------------------|-------|------------------|---------------------|--------------------------|---------|
+| 335.7                    | 2,000 | 671.4            | 52,000.0            | 494,500.0                | 0%      |
 """
 
 

@@ -297,13 +297,19 @@ def test_gpu_slots_are_lock_files_shared_by_every_worker(tmp_path, monkeypatch):
     assert again is not None and again[0] == "cuda:1"
     for _, lock in held[:1] + held[2:] + [again]:
         lock.release()
-    # the context a job runs in: on one GPU with 2 slots, two jobs at once, both on cuda:0, and the slots freed after
+    # the context a job runs in: on one GPU with 2 slots, two jobs at once, and the slots freed after; on two GPUs,
+    # the slot's device
     monkeypatch.setattr(sweep_mod.torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(sweep_mod.torch.cuda, "device_count", lambda: 1)
     env = Env(tmp_path, tmp_path / "cache")
     with sweep_mod._device_slot(env, 2) as a, sweep_mod._device_slot(env, 2) as b:
-        assert a.device == b.device == "cuda:0" and sweep_mod.take_slot(tmp_path / "cache", 1, 2) is None
-    assert sweep_mod.take_slot(tmp_path / "cache", 1, 2) is not None
+        assert a == b == env and sweep_mod.take_slot(tmp_path / "cache", 1, 2) is None  # "auto" is the one GPU
+    free = sweep_mod.take_slot(tmp_path / "cache", 1, 2)
+    assert free is not None
+    free[1].release()
+    monkeypatch.setattr(sweep_mod.torch.cuda, "device_count", lambda: 2)
+    with sweep_mod._device_slot(env, 1) as a, sweep_mod._device_slot(env, 1) as b:
+        assert (a.device, b.device) == ("cuda:0", "cuda:1")
     with sweep_mod._device_slot(Env(tmp_path, tmp_path / "c", device="cuda:1"), 2) as explicit:
         assert explicit.device == "cuda:1" and not (tmp_path / "c").exists()  # an explicit device takes every job
 

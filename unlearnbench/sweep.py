@@ -111,8 +111,8 @@ def _device_slot(env: Env, jobs_per_gpu: int) -> Iterator[Env]:
     while (slot := take_slot(lock_dir, torch.cuda.device_count(), jobs_per_gpu)) is None:
         time.sleep(1.0)
     device, lock = slot
-    try:
-        yield replace(env, device=device)
+    try:  # one GPU: "auto" is already it, and keeps the Runner (data on the device) that planned the sweep
+        yield env if torch.cuda.device_count() == 1 else replace(env, device=device)
     finally:
         lock.release()
 
