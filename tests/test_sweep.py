@@ -313,3 +313,77 @@ def test_workers_end_when_the_sweep_is_killed(grid, tmp_path):
         time.sleep(0.1)
     assert not any(_alive(w) for w in workers), "workers outlived their sweep"
     assert not list(cache.glob("*.pt")) and not list((results / "records").glob("*.json"))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# several jobs per GPU: the slot assignment is pure and tested here; the CLI's plan says how many workers go where
+# --------------------------------------------------------------------------------------------------------------------
+def test_gpu_slots_are_round_robin_over_the_gpus():
+    from unlearnbench.sweep import assign_devices
+    assert assign_devices(2, 2) == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
+    assert assign_devices(1, 3) == ["cuda:0"] * 3
+    assert assign_devices(3, 1) == ["cuda:0", "cuda:1", "cuda:2"]
+    assert assign_devices(0, 4) == []
+    with pytest.raises(ValueError):
+        assign_devices(1, 0)
+
+
+def test_worker_plan_from_jobs_and_jobs_per_gpu():
+    from unlearnbench.errors import UsageError
+    from unlearnbench.sweep import plan_workers
+    assert plan_workers(0, 0, 1).n_jobs == 1 and plan_workers(0, 3, 1).n_jobs == 3  # a CPU: --jobs as before
+    assert plan_workers(2, 0, 1).n_jobs == 2  # one per GPU by default, as before
+    w = plan_workers(2, 0, 3)
+    assert w.n_jobs == 6 and w.slots == ["cuda:0", "cuda:1"] * 3
+    assert plan_workers(1, 1, 2).n_jobs == 1  # fewer workers than slots: allowed
+    with pytest.raises(UsageError, match="no GPU here"):
+        plan_workers(0, 0, 2)
+    assert plan_workers(0, 4, 2, local=False).n_jobs == 4  # a remote Dask cluster's GPUs are not visible here
+    with pytest.raises(UsageError, match="more than 2 job"):
+        plan_workers(1, 3, 2)
+    with pytest.raises(UsageError, match="--jobs-per-gpu >= 1"):
+        plan_workers(1, 0, 0)
+
+
+def test_gpu_slots_are_lock_files_shared_by_every_worker(tmp_path, monkeypatch):
+    from unlearnbench import sweep as sweep_mod
+    from unlearnbench.runner import Env
+    held = [sweep_mod.take_slot(tmp_path, 2, 2) for _ in range(4)]
+    assert [d for d, _ in held] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]  # a second job per GPU only when full
+    assert sweep_mod.take_slot(tmp_path, 2, 2) is None
+    held[1][1].release()
+    again = sweep_mod.take_slot(tmp_path, 2, 2)
+    assert again is not None and again[0] == "cuda:1"
+    for _, lock in held[:1] + held[2:] + [again]:
+        lock.release()
+    # the context a job runs in: on one GPU with 2 slots, two jobs at once, and the slots freed after; on two GPUs,
+    # the slot's device
+    monkeypatch.setattr(sweep_mod.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(sweep_mod.torch.cuda, "device_count", lambda: 1)
+    env = Env(tmp_path, tmp_path / "cache")
+    with sweep_mod._device_slot(env, 2) as a, sweep_mod._device_slot(env, 2) as b:
+        assert a == b == env and sweep_mod.take_slot(tmp_path / "cache", 1, 2) is None  # "auto" is the one GPU
+    free = sweep_mod.take_slot(tmp_path / "cache", 1, 2)
+    assert free is not None
+    free[1].release()
+    monkeypatch.setattr(sweep_mod.torch.cuda, "device_count", lambda: 2)
+    with sweep_mod._device_slot(env, 1) as a, sweep_mod._device_slot(env, 1) as b:
+        assert (a.device, b.device) == ("cuda:0", "cuda:1")
+    with sweep_mod._device_slot(Env(tmp_path, tmp_path / "c", device="cuda:1"), 2) as explicit:
+        assert explicit.device == "cuda:1" and not (tmp_path / "c").exists()  # an explicit device takes every job
+
+
+def test_jobs_per_gpu_on_the_command_line(grid, tmp_path, capsys, monkeypatch):
+    from unlearnbench import sweep as sweep_mod
+    assert main(_args(grid, tmp_path / "r", tmp_path / "c", "--dry-run")) == 0
+    assert "workers          : 1 on the CPU" in capsys.readouterr().out
+    assert main(_args(grid, tmp_path / "r", tmp_path / "c", "--dry-run", "--jobs-per-gpu", "2")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--jobs-per-gpu 2: no GPU here" in err
+    monkeypatch.setattr(sweep_mod, "visible_gpus", lambda env, device: 2)  # the plan as a 2-GPU host would print it
+    assert main(_args(grid, tmp_path / "r", tmp_path / "c", "--dry-run", "--jobs-per-gpu", "3")) == 0
+    assert ("workers          : 6 (3 per GPU on 2 GPU(s); GPU slots cuda:0, cuda:1, cuda:0, cuda:1, cuda:0, cuda:1)"
+            in capsys.readouterr().out)
+    assert main(_args(grid, tmp_path / "r", tmp_path / "c", "--dry-run", "--jobs-per-gpu", "3", "--jobs", "7")) == 2
+    assert "--jobs 7 is more than 3 job(s) per GPU x 2 GPU(s)" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -8,7 +8,8 @@ loader   training img/s of the harness loop (uint8 tensors on the device, normal
 methods  the unlearning time of every method against retraining from scratch (speed-up), on full MNIST.
 fisher   the exact true Fisher (layerwise and torch.func backends) and the Monte-Carlo one, against a naive loop of
          one backward pass per (sample, class), on the same forget images.
-flops    achieved training FLOP/s (FLOPs counted by torch's FlopCounterMode) against the machine's peak.
+flops    achieved training FLOP/s (FLOPs counted by torch's FlopCounterMode) against the theoretical peak (a CPU's
+         vector units × clock × cores, a GPU's datasheet; unlearnbench.peak), the best measured matmul beside it.
 options  channels_last, bf16 autocast and torch.compile: training img/s, and test accuracy after a short training.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 from .config import DataConfig, ModelConfig
 from .errors import ArgumentParser, UsageError, cli, prog
 from .method import list_methods
+from .peak import Peak, ceiling, gpu_theoretical_peak, host_cpu_peak
 from .plan import Overrides, overrides_from_file, resolve_cell
 from .run import add_env_options, env_from_args, setup_logging
 from .runner import Runner
@@ -164,48 +166,63 @@ def section_fisher(runner: Runner, model_name: str, samples: int) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 # (d) FLOP/s
 # --------------------------------------------------------------------------------------------------------------------
-def training_flops_per_sample(model: torch.nn.Module, shape: tuple[int, ...], device: torch.device) -> float:
+def training_flops_per_sample(model: torch.nn.Module, shape: tuple[int, ...], device: torch.device,
+                              batch: int = 8) -> float:
+    """FLOPs of one training step's forward and backward per sample (torch's FlopCounterMode: matmuls and
+    convolutions). Works on the meta device, where it costs no compute."""
     from torch.utils.flop_counter import FlopCounterMode
-    x = torch.randn(8, *shape, device=device)
-    y = torch.zeros(8, dtype=torch.long, device=device)
+    x = torch.randn(batch, *shape, device=device)
+    y = torch.zeros(batch, dtype=torch.long, device=device)
     with FlopCounterMode(display=False) as counter:
         F.cross_entropy(model(x), y).backward()
     model.zero_grad(set_to_none=True)
-    return counter.get_total_flops() / 8
+    return counter.get_total_flops() / batch
 
 
-def peak_flops(device: torch.device, dtype: torch.dtype = torch.float32) -> tuple[float, str]:
-    """The best FLOP rate this device reaches on a large matrix product, and how it was found."""
-    n = 4096 if device.type == "cuda" else 2048
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    for _ in range(2):
-        a @ b
+def best_matmul(device: torch.device, dtype: torch.dtype = torch.float32) -> tuple[float, str]:
+    """The best FLOP rate a square matrix product reaches on this device over a few sizes, and which size."""
+    sizes = (4096, 8192) if device.type == "cuda" else (1024, 2048)
     reps = 20 if device.type == "cuda" else 4
-    seconds = _timed(lambda: [a @ b for _ in range(reps)], device)
-    measured = 2 * n**3 * reps / seconds
-    how = f"measured: {n}x{n} {str(dtype).replace('torch.', '')} matmul, {torch.get_num_threads()} thread(s)"
-    if device.type == "cpu":
-        theory = _cpu_theoretical_peak()
-        if theory:
-            how += f"; theoretical {theory[0] / 1e9:,.0f} GFLOP/s ({theory[1]})"
-    return measured, how
+    best, label = 0.0, ""
+    for n in sizes:
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        for _ in range(2):
+            a @ b
+        rate = 2 * n**3 * reps / _timed(lambda: [a @ b for _ in range(reps)], device)
+        if rate > best:
+            best, label = rate, f"{n}x{n}"
+    return best, (f"best of {' and '.join(f'{n}²' for n in sizes)} {str(dtype).replace('torch.', '')} matmuls: "
+                  f"{label}, {torch.get_num_threads()} thread(s)")
 
 
-def _cpu_theoretical_peak() -> tuple[float, str] | None:
-    """cores × clock × FP32 FLOPs per cycle (2 FMA units × vector lanes × 2), from /proc/cpuinfo."""
-    try:
-        text = open("/proc/cpuinfo").read()
-    except OSError:
-        return None
-    flags = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    mhz = [float(ln.split(":")[1]) for ln in text.splitlines() if ln.startswith("cpu MHz")]
-    if not mhz:
-        return None
-    lanes = 16 if " avx512f" in flags else 8 if " avx2" in flags else 4
-    cores = torch.get_num_threads()
-    per_cycle = 2 * lanes * 2
-    return cores * mhz[0] * 1e6 * per_cycle, f"{cores} core(s) x {mhz[0]:.0f} MHz x {per_cycle} FP32 FLOP/cycle"
+def theoretical_peak(device: torch.device) -> tuple[Peak, str]:
+    """The device's theoretical fp32 training peak, and the lines naming the hardware it was computed for."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        tf32 = torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32
+        return gpu_theoretical_peak(name, tf32), (
+            f"GPU: {name}; TF32 allowed: cudnn {torch.backends.cudnn.allow_tf32}, "
+            f"matmul {torch.backends.cuda.matmul.allow_tf32}")
+    cpu, peak = host_cpu_peak()
+    if cpu is None:
+        return peak, "CPU: unknown"
+    return peak, f"CPU: {cpu.describe()}; vector flags: {' '.join(cpu.vector_flags) or 'none'}"
+
+
+def flops_table(model_name: str, per_sample: float, img_s: float, matmul: float, peak: Peak) -> str:
+    """Section (d)'s table: achieved training FLOP/s against the theoretical peak (never above 100%: see
+    `unlearnbench.peak.ceiling`), the best measured matmul beside it."""
+    achieved = per_sample * img_s
+    top, warning = ceiling(peak.flops, matmul, achieved)
+    theory = f"{peak.flops / 1e9:,.1f}" if peak.flops else "unknown"
+    row = [f"{per_sample / 1e6:,.1f}", f"{img_s:,.0f}", f"{achieved / 1e9:,.1f}", f"{matmul / 1e9:,.1f}", theory,
+           f"{100 * achieved / top:.0f}%", f"{100 * matmul / top:.0f}%"]
+    text = (f"(d) achieved training FLOP/s, {model_name} on MNIST 32x32 (fp32)\n"
+            + _table([row], ["MFLOP per training image", "img/s", "achieved GFLOP/s", "best matmul GFLOP/s",
+                             "theoretical peak GFLOP/s", "achieved of peak", "matmul of peak"])
+            + f"\ntheoretical peak: {peak.how}")
+    return text + (f"\n{warning}" if warning else "")
 
 
 def section_flops(runner: Runner, model_name: str, steps: int) -> str:
@@ -213,12 +230,9 @@ def section_flops(runner: Runner, model_name: str, steps: int) -> str:
     model = runner.new_model(cell.setup, 0).train()
     per_sample = training_flops_per_sample(model, (1, 32, 32), runner.device)
     img_s = harness_img_s(runner, model_name, steps, 128)
-    peak, how = peak_flops(runner.device)
-    achieved = per_sample * img_s
-    return (f"(d) achieved training FLOP/s, {model_name} on MNIST 32x32 (fp32)\n" + _table(
-        [[f"{per_sample / 1e6:,.1f}", f"{img_s:,.0f}", f"{achieved / 1e9:,.1f}", f"{peak / 1e9:,.1f}",
-          f"{100 * achieved / peak:.0f}%"]],
-        ["MFLOP per training image", "img/s", "achieved GFLOP/s", "peak GFLOP/s", "of peak"]) + f"\npeak: {how}")
+    matmul, how = best_matmul(runner.device)
+    peak, hardware = theoretical_peak(runner.device)
+    return flops_table(model_name, per_sample, img_s, matmul, peak) + f"\nbest matmul: {how}\n{hardware}"
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Run a grid of cells from a sweep file: planned, resumable, parallel (joblib processes or a Dask cluster).
 
-    python -m unlearnbench.sweep --config benchmarks/mnist_quick.toml [--jobs N] [--backend loky|dask]
-                                 [--scheduler ADDRESS] [--dry-run] [--results DIR]
+    python -m unlearnbench.sweep --config benchmarks/mnist_quick.toml [--jobs N] [--jobs-per-gpu N]
+                                 [--backend loky|dask] [--scheduler ADDRESS] [--dry-run] [--results DIR]
 
 The grid becomes jobs in dependency order: each original θ* is trained once per (data set, model, seed, recipe),
 each retrained oracle once per (…, forget class); unlearning cells follow. Every job is idempotent — it takes what it
@@ -73,31 +73,53 @@ def _runner(env: Env) -> Runner:
     return _RUNNERS[env]
 
 
-@contextmanager
-def _device_slot(env: Env) -> Iterator[Env]:
-    """With several GPUs, one job per GPU: a job holds a lock file per device while it runs."""
+def assign_devices(n_gpus: int, jobs_per_gpu: int) -> list[str]:
+    """The GPU slots of a sweep: `jobs_per_gpu` per GPU, slot i on cuda:(i mod n_gpus); none without a GPU.
+
+    Round-robin rather than blocked (cuda:(i // jobs_per_gpu)): a job takes the first free slot, so the first
+    n_gpus jobs land on different GPUs and a GPU gets a second job only once every GPU has one."""
+    if n_gpus < 0 or jobs_per_gpu < 1:
+        raise ValueError(f"n_gpus {n_gpus} must be >= 0 and jobs_per_gpu {jobs_per_gpu} >= 1")
+    return [f"cuda:{i % n_gpus}" for i in range(n_gpus * jobs_per_gpu)]
+
+
+def _slot_lock_name(index: int, n_gpus: int) -> str:
+    return f".gpu{index % n_gpus}.slot{index // n_gpus}.lock"
+
+
+def take_slot(lock_dir: Path, n_gpus: int, jobs_per_gpu: int) -> tuple[str, Any] | None:
+    """The first free GPU slot (its device, and the held lock to release), or None when all are taken. Slots are
+    lock files in `lock_dir`, so sweeps sharing a cache directory share the slots too."""
     from filelock import FileLock, Timeout
-    if env.device != "auto" or not torch.cuda.is_available() or torch.cuda.device_count() < 2:
+    for i, device in enumerate(assign_devices(n_gpus, jobs_per_gpu)):
+        lock = FileLock(str(lock_dir / _slot_lock_name(i, n_gpus)))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue
+        return device, lock
+    return None
+
+
+@contextmanager
+def _device_slot(env: Env, jobs_per_gpu: int) -> Iterator[Env]:
+    """On CUDA with the default device, at most `jobs_per_gpu` jobs per GPU: a job holds a slot's lock file while it
+    runs, on that slot's GPU (`assign_devices`). An explicit device (`--device cuda:1`) takes every job."""
+    if env.device != "auto" or not torch.cuda.is_available():
         yield env
         return
     lock_dir = Path(env.cache_dir)
     lock_dir.mkdir(parents=True, exist_ok=True)
-    while True:
-        for i in range(torch.cuda.device_count()):
-            lock = FileLock(str(lock_dir / f".gpu{i}.lock"))
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:
-                continue
-            try:
-                yield replace(env, device=f"cuda:{i}")
-            finally:
-                lock.release()
-            return
+    while (slot := take_slot(lock_dir, torch.cuda.device_count(), jobs_per_gpu)) is None:
         time.sleep(1.0)
+    device, lock = slot
+    try:  # one GPU: "auto" is already it, and keeps the Runner (data on the device) that planned the sweep
+        yield env if torch.cuda.device_count() == 1 else replace(env, device=device)
+    finally:
+        lock.release()
 
 
-def execute(job: Job, env: Env, results: str, threads: int) -> Outcome:
+def execute(job: Job, env: Env, results: str, threads: int, jobs_per_gpu: int = 1) -> Outcome:
     """Run one job in a worker. Never raises: a failure is an Outcome with the error's last line."""
     start = time.perf_counter()
     logging.getLogger("unlearnbench").setLevel(logging.WARNING)
@@ -105,7 +127,7 @@ def execute(job: Job, env: Env, results: str, threads: int) -> Outcome:
         torch.set_num_threads(threads)
     store = RecordStore(Path(results))
     try:
-        with _device_slot(env) as local:
+        with _device_slot(env, jobs_per_gpu) as local:
             runner = _runner(local)
             if job.kind == "original":
                 _, meta, hit = runner.original(job.setup)
@@ -116,6 +138,8 @@ def execute(job: Job, env: Env, results: str, threads: int) -> Outcome:
                 if store.has(job.cell.key):
                     return Outcome(job.label, "skipped", time.perf_counter() - start)
                 record = runner.run(job.cell)
+                if runner.device.type == "cuda":  # its times were measured beside up to this many jobs on its GPU
+                    record["jobs_per_gpu"] = jobs_per_gpu
                 store.write(record)
             detail = f"A_Df {record['acc_forget']:.2f} A_Dr {record['acc_retain']:.2f}"
             return Outcome(job.label, "done", time.perf_counter() - start, detail)
@@ -244,7 +268,53 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def describe(sweep: Sweep, plan: Plan, results: Path, device: torch.device) -> str:
+@dataclass(frozen=True)
+class Workers:
+    """How many jobs run at once, and on which devices."""
+    n_jobs: int
+    n_gpus: int  # GPUs the jobs spread over; 0 on a CPU
+    jobs_per_gpu: int
+    local: bool  # False: a remote Dask cluster's workers, whose GPUs this process cannot see
+
+    @property
+    def slots(self) -> list[str]:
+        return assign_devices(self.n_gpus, self.jobs_per_gpu)
+
+    def describe(self) -> str:
+        if not self.local:
+            return f"{self.n_jobs} at once on the Dask cluster's workers, up to {self.jobs_per_gpu} per GPU on each"
+        if not self.n_gpus:
+            threads = max(1, (os.cpu_count() or 1) // self.n_jobs) if self.n_jobs > 1 else torch.get_num_threads()
+            return f"{self.n_jobs} on the CPU, {threads} thread(s) each"
+        return (f"{self.n_jobs} ({self.jobs_per_gpu} per GPU on {self.n_gpus} GPU(s); GPU slots "
+                f"{', '.join(self.slots)})")
+
+
+def visible_gpus(env: Env, device: torch.device) -> int:
+    """The GPUs a sweep spreads its jobs over: all visible ones with the default device, one with an explicit
+    `--device cuda[:i]`, none on a CPU."""
+    if device.type != "cuda":
+        return 0
+    return torch.cuda.device_count() if env.device == "auto" else 1
+
+
+def plan_workers(n_gpus: int, jobs: int, jobs_per_gpu: int, local: bool = True) -> Workers:
+    """The workers of a sweep from `--jobs` (0: the default) and `--jobs-per-gpu`: on GPUs, one per slot by default;
+    on a CPU, 1 by default, and `--jobs-per-gpu` above 1 is refused (it would mean nothing there)."""
+    if jobs < 0 or jobs_per_gpu < 1:
+        raise UsageError(f"--jobs must be >= 0 and --jobs-per-gpu >= 1; got {jobs} and {jobs_per_gpu}")
+    if not n_gpus:
+        if jobs_per_gpu > 1 and local:
+            raise UsageError(f"--jobs-per-gpu {jobs_per_gpu}: no GPU here; on a CPU, --jobs N runs N jobs at once")
+        return Workers(jobs or 1, 0, jobs_per_gpu, local)
+    slots = n_gpus * jobs_per_gpu
+    if local and jobs > slots:
+        raise UsageError(f"--jobs {jobs} is more than {jobs_per_gpu} job(s) per GPU x {n_gpus} GPU(s): the other "
+                         "workers would only wait for a GPU; raise --jobs-per-gpu instead")
+    return Workers(jobs or slots, n_gpus, jobs_per_gpu, local)
+
+
+def describe(sweep: Sweep, plan: Plan, results: Path, device: torch.device, workers: Workers | None = None) -> str:
     models = sorted({c.setup.model.name for c in sweep.cells})
     lines = [f"sweep {sweep.name!r}: {plan.cells} cells ({', '.join(sorted({c.setup.data.name for c in sweep.cells}))}"
              f"; {', '.join(models)}; {len({c.setup.seed for c in sweep.cells})} seed(s); "
@@ -254,6 +324,7 @@ def describe(sweep: Sweep, plan: Plan, results: Path, device: torch.device) -> s
              f"  retrained oracles: {plan.oracles} ({plan.oracles_cached} cached)",
              f"  unlearning cells : {plan.cells} ({plan.cells_done} recorded, {plan.cells - plan.cells_done} to run)",
              f"  jobs             : {len(plan.jobs)}",
+             *([f"  workers          : {workers.describe()}"] if workers else []),
              f"  results          : {results}"]
     if plan.estimate_s is not None:
         lines.append(f"  estimated cost   : ~{_duration(plan.estimate_s)} of compute on {device} (rough: from a few "
@@ -265,12 +336,12 @@ def describe(sweep: Sweep, plan: Plan, results: Path, device: torch.device) -> s
 # execution
 # --------------------------------------------------------------------------------------------------------------------
 def run_jobs(jobs: Sequence[Job], env: Env, results: Path, n_jobs: int, backend: str,
-             scheduler: str | None) -> Iterator[Outcome]:
+             scheduler: str | None, jobs_per_gpu: int = 1) -> Iterator[Outcome]:
     """Outcomes as jobs finish. Jobs are dispatched lazily in plan order, so dependencies are usually ready."""
     import joblib
     cores = os.cpu_count() or 1
     threads = max(1, cores // n_jobs) if n_jobs > 1 else 0
-    calls = (joblib.delayed(execute)(job, env, str(results), threads) for job in jobs)
+    calls = (joblib.delayed(execute)(job, env, str(results), threads, jobs_per_gpu) for job in jobs)
     if backend == "dask":
         from dask.distributed import Client, LocalCluster
         if scheduler:
@@ -321,7 +392,10 @@ def parser() -> ArgumentParser:
 The sweep file's format: docs/configuration.md. What it writes: docs/records_and_cache.md.""")
     p.add_argument("--config", type=Path, required=True, metavar="FILE", help="sweep file (see benchmarks/)")
     p.add_argument("--jobs", type=int, default=0, metavar="N",
-                   help="parallel jobs (default: one per visible GPU, else 1; each gets cores/N threads)")
+                   help="parallel jobs (default: --jobs-per-gpu per visible GPU, else 1; each gets cores/N threads)")
+    p.add_argument("--jobs-per-gpu", type=int, default=1, metavar="N",
+                   help="jobs sharing one GPU at once (default 1), for models that leave a GPU mostly idle; slot i "
+                        "runs on cuda:(i mod GPUs); records say how many shared it. Refused without a GPU")
     p.add_argument("--backend", choices=("loky", "dask"), default="loky",
                    help="loky: local processes (default); dask: a dask.distributed cluster")
     p.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler (default with dask: a local cluster)")
@@ -397,15 +471,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_dir(path, what)
     env = env_from_args(args)
     runner = _runner(env)
-    n_jobs = args.jobs or (torch.cuda.device_count() if runner.device.type == "cuda" else 1)
+    workers = plan_workers(visible_gpus(env, runner.device), args.jobs, args.jobs_per_gpu, not args.scheduler)
+    n_jobs = workers.n_jobs
     _check_data(sweep, runner)
     store = RecordStore(results)
     plan = make_plan(sweep, store, runner.cache, runner)
     for path, problem in plan.corrupt:
         print(f"note: {path}: {problem}; its cell runs again", file=sys.stderr)
     if not args.no_estimate and plan.jobs:
-        plan.estimate_s = estimate(plan, runner) / n_jobs
-    print(describe(sweep, plan, results, runner.device), flush=True)
+        # jobs sharing a GPU are not counted as faster: how much they gain depends on how idle one job leaves it
+        plan.estimate_s = estimate(plan, runner) / (min(n_jobs, workers.n_gpus) if workers.n_gpus else n_jobs)
+    print(describe(sweep, plan, results, runner.device, workers), flush=True)
     if args.dry_run:
         return 0
     store.create()
@@ -413,11 +489,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with writing(results / "sweep.toml"):
         (results / "sweep.toml").write_text(sweep.text, encoding="utf-8")
     _record_cells(results / "cells.json", sweep.cells)
-    return _execute(plan, env, results, n_jobs, args.backend, args.scheduler, args.quiet)
+    return _execute(plan, env, results, n_jobs, args.backend, args.scheduler, args.quiet, args.jobs_per_gpu)
 
 
 def _execute(plan: Plan, env: Env, results: Path, n_jobs: int, backend: str, scheduler: str | None,
-             quiet: bool) -> int:
+             quiet: bool, jobs_per_gpu: int = 1) -> int:
     """Run the plan; a progress bar on a terminal, and one line per finished job (with an ETA) in any case."""
     from tqdm import tqdm
     start = time.perf_counter()
@@ -426,7 +502,7 @@ def _execute(plan: Plan, env: Env, results: Path, n_jobs: int, backend: str, sch
     total = len(plan.jobs)
     with tqdm(total=total, unit="job", disable=quiet or not total or not sys.stderr.isatty(), file=sys.stderr,
               dynamic_ncols=True) as bar:
-        for k, out in enumerate(run_jobs(plan.jobs, env, results, n_jobs, backend, scheduler), 1):
+        for k, out in enumerate(run_jobs(plan.jobs, env, results, n_jobs, backend, scheduler, jobs_per_gpu), 1):
             counts[out.status] = counts.get(out.status, 0) + 1
             elapsed = time.perf_counter() - start
             eta = f", ETA {_duration(elapsed / k * (total - k))}" if k < total else ""
