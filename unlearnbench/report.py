@@ -12,10 +12,12 @@ Writes, under --out (default RESULTS_DIR/report):
     plots/tradeoff_<data>_<model>.{png,pdf}   A_Dr against A_Df per method, error bars over seeds
     plots/time_<data>_<model>.{png,pdf}       unlearning time per method (log scale), retrain as the reference line
 Means are over seeds; std is the sample standard deviation (n − 1); n = 1 prints no ±; a missing cell prints "—".
+The command ends by printing the table (and the comparison) as plain text, then where the files and plots are.
 """
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -349,6 +351,36 @@ def _save(fig: object, stem: Path) -> list[Path]:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# the terminal
+# --------------------------------------------------------------------------------------------------------------------
+def terminal_text(table: pd.DataFrame, note: str, comp: pd.DataFrame | None = None, width: int | None = None) -> str:
+    """The paper-layout `table` (and, given `comp`, the comparison with the paper) as plain text: a method's name over
+    its metric columns, one row per data set / model / class. Column blocks wrap at `width` (default: the terminal's
+    width), each block repeating the row labels, so the table stays readable in a narrow terminal or a log."""
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    if table.empty:
+        parts = ["no results yet"]
+    else:
+        view = table.copy()
+        view.columns = pd.MultiIndex.from_tuples([(METHOD_NAMES.get(m, m), METRICS[k].label) for m, k in table.columns])
+        view.index = _flat(table).index
+        parts = [view.to_string(line_width=width), note]
+    if comp is not None:
+        parts.append("beside the paper's table:\n" + comparison_markdown(comp).strip())
+    return "\n\n".join("\n".join(line.rstrip() for line in part.splitlines()) for part in parts) + "\n"
+
+
+def files_text(out: Path, written: Sequence[Path]) -> str:
+    """Where the report went: one line per directory, its files by name."""
+    by_dir: dict[Path, list[str]] = {}
+    for path in written:
+        by_dir.setdefault(path.parent, []).append(path.name)
+    kind = {d: "plots" if d.name == "plots" else "files" for d in by_dir}
+    return "\n".join([f"report written to {out}/", *(f"  {kind[d]} in {d}/: {', '.join(names)}"
+                                                      for d, names in by_dir.items())])
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # the command
 # --------------------------------------------------------------------------------------------------------------------
 def parser() -> ArgumentParser:
@@ -423,9 +455,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(comp)} cell(s) in common with the paper's table")
     if not args.no_plots and not summary.empty:
         written += plots(df, summary, out / "plots")
-    print(f"{len(df)} record(s), {len(summary)} cell(s); {note}")
-    for path in written:
-        print(f"  wrote {path}")
+    print(f"{len(df)} record(s), {len(summary)} cell(s)\n")
+    print(terminal_text(paper_layout(summary, metrics), note,
+                        comparison(summary, paper_numbers()) if args.compare_paper else None))
+    print(files_text(out, written))
     return 0
 
 
