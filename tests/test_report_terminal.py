@@ -57,7 +57,7 @@ def test_the_comparison_is_printed_where_cells_are_shared(tmp_path, capsys):
     assert sum("ResNet-34" in line for line in comparison.splitlines()) == 12  # 2 classes × 6 methods
     _store(tmp_path / "r18", [_rec("pbu", 0, 1.0, 95.0, model="resnet18")])
     assert main([str(tmp_path / "r18"), "--compare-paper", "--format", "csv", "--no-plots"]) == 0
-    assert "no cell in common with the paper's table" in capsys.readouterr().out
+    assert "beside the paper's table: no cell in common with it" in capsys.readouterr().out
 
 
 def test_plots_are_listed_after_the_table(tmp_path, capsys):

@@ -365,7 +365,9 @@ def terminal_text(table: pd.DataFrame, note: str, comp: pd.DataFrame | None = No
         view.columns = pd.MultiIndex.from_tuples([(METHOD_NAMES.get(m, m), METRICS[k].label) for m, k in table.columns])
         view.index = _flat(table).index
         parts = [view.to_string(line_width=width), note]
-    if comp is not None:
+    if comp is not None and comp.empty:
+        parts.append("beside the paper's table: no cell in common with it")
+    elif comp is not None:
         parts.append("beside the paper's table:\n" + comparison_markdown(comp).strip())
     return "\n\n".join("\n".join(line.rstrip() for line in part.splitlines()) for part in parts) + "\n"
 
