@@ -22,10 +22,12 @@ against the same retrained oracle. Every record names both (`original_checkpoint
 sha256; records older than those fields are identified by θ*'s and the oracle's test accuracies). A cell whose records
 started from another θ* than its row's (the Initial column's, else the most common) or met another oracle is marked †
 in every format, with a footnote and a warning on stderr; `--strict` makes it an error (exit 2).
+The command ends by printing the table (and the comparison) as plain text, then where the files and plots are.
 """
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -514,6 +516,38 @@ def _save(fig: object, stem: Path) -> list[Path]:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# the terminal
+# --------------------------------------------------------------------------------------------------------------------
+def terminal_text(table: pd.DataFrame, note: str, comp: pd.DataFrame | None = None, width: int | None = None) -> str:
+    """The paper-layout `table` (and, given `comp`, the comparison with the paper) as plain text: a method's name over
+    its metric columns, one row per data set / model / class. Column blocks wrap at `width` (default: the terminal's
+    width), each block repeating the row labels, so the table stays readable in a narrow terminal or a log."""
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    if table.empty:
+        parts = ["no results yet"]
+    else:
+        view = table.copy()
+        view.columns = pd.MultiIndex.from_tuples([(method_label(m), METRICS[k].label) for m, k in table.columns])
+        view.index = _flat(table).index
+        parts = [view.to_string(line_width=width), note]
+    if comp is not None and comp.empty:
+        parts.append("beside the paper's table: no cell in common with it")
+    elif comp is not None:
+        parts.append("beside the paper's table:\n" + comparison_markdown(comp).strip())
+    return "\n\n".join("\n".join(line.rstrip() for line in part.splitlines()) for part in parts) + "\n"
+
+
+def files_text(out: Path, written: Sequence[Path]) -> str:
+    """Where the report went: one line per directory, its files by name."""
+    by_dir: dict[Path, list[str]] = {}
+    for path in written:
+        by_dir.setdefault(path.parent, []).append(path.name)
+    kind = {d: "plots" if d.name == "plots" else "files" for d in by_dir}
+    return "\n".join([f"report written to {out}/", *(f"  {kind[d]} in {d}/: {', '.join(names)}"
+                                                      for d, names in by_dir.items())])
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # the command
 # --------------------------------------------------------------------------------------------------------------------
 def parser() -> ArgumentParser:
@@ -635,9 +669,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(comp)} cell(s) in common with the paper's table")
     if not args.no_plots and not summary.empty:
         written += plots(df, summary, out / "plots")
-    print(f"{len(df)} record(s), {len(summary)} cell(s); {note}")
-    for path in written:
-        print(f"  wrote {path}")
+    print(f"{len(df)} record(s), {len(summary)} cell(s)\n")
+    print(terminal_text(paper_layout(summary, metrics, ci=args.ci, marked=marks), note,
+                        comparison(summary, paper_numbers()) if args.compare_paper else None))
+    print(files_text(out, written))
     return 0
 
 
