@@ -9,7 +9,7 @@ import pkgutil
 from unlearnbench.method import UnlearnTask, get_method, list_methods, register_method
 
 #: Registration order is the column order of the report.
-ORDER = ("original", "retrain", "finetune", "fast_effective", "bad_teaching", "pbu")
+ORDER = ("original", "retrain", "finetune", "fast_effective", "bad_teaching", "pbu", "ssd", "lfssd", "scrub", "neggrad_plus")
 
 for _name in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     importlib.import_module(f"{__name__}.{_name}")

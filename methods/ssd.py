@@ -34,6 +34,13 @@ forget_full_class_strategies.py line 676. The CIFAR-100 / CIFAR-20 / PinsFaceRec
 
 Deviations: none in the computation. The importances are accumulated with `torch.autograd.grad` on the batch loss
 (the same numbers as the official `backward` + `p.grad`), in the runtime's precision.
+
+What α = 10 means on 10 classes: D contains D_f, so []_D carries D_f's own share, and []_Df / []_D stays below about
+|D| / |D_f| (measured on the MNIST test fixture, 100 images per class: the largest ratio is 23 with class-ordered
+batches, 12 in stored order, and the 99.9th percentile 9). The published α = 10 was set for CIFAR-100 and CIFAR-20,
+where the forget class is 1% or 5% of D; on MNIST (10%) it selects next to nothing and θ* comes back nearly
+unchanged (fixture: 6 of 0.37 M parameters selected). That is the published recipe, kept as the default and not tuned
+here; a smaller α (the tests use 5) makes it forget.
 """
 from __future__ import annotations
 
