@@ -9,10 +9,11 @@ learning rate is lr · rate^(number of decay epochs < e), set at the start of ea
 
 Data: the forget set (max passes) and the retain set (min passes), shuffled every pass.
 
-Defaults and their sources. The paper's text gives lr 0.0005 decayed by 0.1 "after a number of min and max steps",
-weight decay 0.0005 for the large-scale experiments and momentum 0.9 (its experimental-setup appendix); everything
-else is the official code's only full-class forgetting run, GitHub meghdadk/SCRUB @98ffb11,
-large_scale_unlearning.ipynb (CIFAR-10, class 5 forgotten), lines of the .ipynb file:
+Defaults and their sources. The paper's experimental setup (read as quoted on ri.k117.org; the PDF was not reachable
+from this workplace) gives lr 0.0005 decayed by 0.1 "after a number of min and max steps", weight decay 0.0005 for the
+large-scale experiments, and a momentum (the quote breaks off before its value; the code's is 0.9). Everything else is
+the official code's only full-class forgetting run, GitHub meghdadk/SCRUB @98ffb11, large_scale_unlearning.ipynb
+(CIFAR-10, class 5 forgotten), lines of the .ipynb file:
     optimizer sgd, lr 5e-4, momentum 0.9, weight_decay 5e-4     lines 726, 740, 744, 743
     lr_decay_epochs (3, 5, 9), lr_decay_rate 0.1                lines 741-742 (with 3 epochs the decay never fires:
                                                                 thirdparty/repdistiller/helper/util.py line 23 counts

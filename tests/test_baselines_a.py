@@ -279,7 +279,7 @@ def runner(tmp_path_factory, data_root):
 
 def test_each_method_draws_what_it_declared(runner):
     from unlearnbench.plan import Overrides, resolve_cell
-    ov = Overrides(data={"train_per_class": 40, "test_per_class": 10}, train={"epochs": 1, "batch_size": 32},
+    ov = Overrides(data={"train_per_class": 20, "test_per_class": 5}, train={"epochs": 1, "batch_size": 32},
                    eval={"mia": False, "oracle": False, "zrf": False},
                    method={"scrub": {"epochs": 1, "msteps": 1}, "neggrad_plus": {"epochs": 1}})
     seen = {}
@@ -287,4 +287,4 @@ def test_each_method_draws_what_it_declared(runner):
         rec = runner.run(resolve_cell("mnist", "test_resnet", FORGET, 0, method, ov))
         seen[method] = (rec["forget_samples_seen"], rec["retain_samples_seen"])
         assert rec["config"]["method"]["name"] == method and rec["unlearn_seconds"] >= 0
-    assert seen == {m: (40, 360) for m in METHODS}
+    assert seen == {m: (20, 180) for m in METHODS}
