@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unlearnbench.config import TrainRecipe, at_least, fraction, positive, since
 from unlearnbench.data import Batch
+from unlearnbench.losses import kl_to_targets, soft_targets
 from unlearnbench.method import UnlearnTask, register_method, register_variant
 from unlearnbench.models import live_residual_branches
 from unlearnbench.runtime import generator
@@ -67,12 +67,10 @@ def bad_teacher_loss(competent: nn.Module, incompetent: nn.Module, hp: BadTeachi
 
     def loss(student: nn.Module, batch: Batch) -> Tensor:
         with torch.no_grad():
-            good = F.softmax(competent(batch.x).float() / hp.temperature, dim=1)
-            bad = F.softmax(incompetent(batch.x).float() / hp.temperature, dim=1)
+            good = soft_targets(competent(batch.x), hp.temperature)
+            bad = soft_targets(incompetent(batch.x), hp.temperature)
             target = torch.where((batch.part == 0)[:, None], bad, good)
-        log_student = F.log_softmax(student(batch.x).float() / hp.temperature, dim=1)
-        kl = F.kl_div(log_student, target, reduction="sum")
-        return kl / (target.numel() if hp.kl_reduction == "mean" else len(target))
+        return kl_to_targets(student(batch.x), target, hp.temperature, hp.kl_reduction)
 
     return loss
 
