@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from methods.ssd import SSDHP, importance_cost, selective_dampening
+from unlearnbench.methods.ssd import SSDHP, importance_cost, selective_dampening
 from unlearnbench.method import UnlearnTask, register_method
 
 

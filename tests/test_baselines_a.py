@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from methods.lfssd import LFSSDHP, lfssd, output_norm_loss
-from methods.neggrad_plus import NegGradPlusHP, cycled, neggrad_plus, neggrad_plus_loss
-from methods.scrub import ScrubHP, max_loss, min_loss, schedule, scrub
-from methods.ssd import SSDHP, batch_importance, cross_entropy_loss, dampen_, full_training_set, ssd
+from unlearnbench.methods.lfssd import LFSSDHP, lfssd, output_norm_loss
+from unlearnbench.methods.neggrad_plus import NegGradPlusHP, cycled, neggrad_plus, neggrad_plus_loss
+from unlearnbench.methods.scrub import ScrubHP, max_loss, min_loss, schedule, scrub
+from unlearnbench.methods.ssd import SSDHP, batch_importance, cross_entropy_loss, dampen_, full_training_set, ssd
 from test_methods import CPU, FORGET, _accuracies, _task, trained  # noqa: F401 - `trained` is the shared fixture
 from unlearnbench.config import Range
 from unlearnbench.data import Batch, SampleSet, TensorSource, Tracker
