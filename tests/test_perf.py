@@ -21,6 +21,16 @@ noise_steps = 2
 retain_per_class = 10
 [method.pbu]
 fisher = "mc"
+[method.grad_ascent]
+epochs = 1
+[method.boundary_shrink]
+epochs = 1
+[method.boundary_expand]
+epochs = 1
+[method.jit]
+n_samples = 2
+[method.delete]
+epochs = 1
 """
 
 
@@ -39,7 +49,8 @@ def test_perf_prints_the_four_comparisons(tmp_path, data_root, capsys):
     assert all(int(r) <= 100 for r in re.findall(r"\|\s*(\d+)%", flops))
     methods = out[out.index("(b) unlearning time"):out.index("(c)")]
     speedups = dict(re.findall(r"\|\s*(\w+)\s*\|\s*[\d.]+\s*\|\s*([\d.]+)x", methods))
-    assert set(speedups) == {"retrain", "finetune", "fast_effective", "bad_teaching", "pbu"}
+    assert set(speedups) == {"retrain", "finetune", "fast_effective", "bad_teaching", "pbu", "grad_ascent",
+                             "boundary_shrink", "boundary_expand", "jit", "delete"}
     assert float(speedups["retrain"]) == 1.0
     assert re.search(r"\|\s*pbu\s*\|.*\|\s*\d+/0\s*\|", methods), "PBU must draw no retain sample"
 
