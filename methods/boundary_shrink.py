@@ -41,13 +41,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from methods.pbu import running_stats
 from unlearnbench.attacks import PixelSpace, fgsm
 from unlearnbench.config import TrainRecipe, at_least, param, positive
 from unlearnbench.data import Batch
 from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
 from unlearnbench.train import LossFn, fit
+
+from .pbu import running_stats
 
 
 @dataclass(frozen=True)

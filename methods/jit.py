@@ -41,12 +41,13 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from methods.pbu import running_stats
 from unlearnbench.config import at_least, positive
 from unlearnbench.data import Batch
 from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
 from unlearnbench.train import LossFn, make_optimizer, train_steps
+
+from .pbu import running_stats
 
 
 @dataclass(frozen=True)

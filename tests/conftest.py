@@ -36,18 +36,3 @@ def mnist_small(data_root: Path):
 def _threads():
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     yield
-
-
-@pytest.fixture(scope="session")
-def competent_resnet(mnist_small):
-    """A small real timm model (test_resnet) trained on `mnist_small`, in eval mode: the θ* that method tests unlearn
-    (copy it before changing it). The recipe of tests/test_methods.py's `trained` fixture."""
-    from unlearnbench.config import ModelConfig, TrainRecipe
-    from unlearnbench.models import create_model
-    from unlearnbench.runtime import Runtime, deterministic, generator
-    from unlearnbench.train import fit
-    with deterministic(0):
-        model = create_model(ModelConfig("test_resnet"), 10, 1)
-    fit(model, mnist_small.sample_set("train"), TrainRecipe(epochs=4, batch_size=32, lr=3e-3, scheduler="cosine"),
-        Runtime(torch.device("cpu")), generator(0))
-    return model.eval()

@@ -8,18 +8,19 @@ import math
 
 import pytest
 import torch
+from test_methods import trained  # noqa: F401  (the shared fixture: a small competent test_resnet and its data)
 from torch import nn
 
-from methods.boundary_expand import classifier_name, prune_head, widen_head
-from methods.boundary_shrink import neighbour_labels
-from methods.delete import delete_loss, masked_targets
-from methods.grad_ascent import ascent_loss
-from methods.jit import JiTHP, lipschitz_loss, lipschitz_ratios, neighbours
 from unlearnbench.attacks import PixelSpace, fgsm
 from unlearnbench.config import TrainRecipe
 from unlearnbench.data import Batch, Tracker, Withheld
 from unlearnbench.errors import UsageError
 from unlearnbench.method import Sizes, UnlearnTask, get_method, list_methods
+from unlearnbench.methods.boundary_expand import classifier_name, prune_head, widen_head
+from unlearnbench.methods.boundary_shrink import neighbour_labels
+from unlearnbench.methods.delete import delete_loss, masked_targets
+from unlearnbench.methods.grad_ascent import ascent_loss
+from unlearnbench.methods.jit import JiTHP, lipschitz_loss, lipschitz_ratios, neighbours
 from unlearnbench.runtime import Runtime, generator
 from unlearnbench.train import forget_retain_accuracy, predict
 
@@ -27,6 +28,12 @@ CPU = Runtime(torch.device("cpu"))
 FORGET = 3
 RIVALS = ("grad_ascent", "boundary_shrink", "boundary_expand", "jit", "delete")
 MNIST_NORM = ((0.1307,), (0.3081,))
+
+
+@pytest.fixture(scope="module")
+def competent_resnet(trained):  # noqa: F811
+    """θ*: test_methods.py's test_resnet trained on `mnist_small` (eval mode; copy it before changing it)."""
+    return trained[0]
 
 
 def _blind_task(data, tracker: Tracker) -> UnlearnTask:
