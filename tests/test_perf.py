@@ -22,6 +22,16 @@ noise_steps = 2
 retain_per_class = 10
 [method.pbu]
 fisher = "mc"
+[method.grad_ascent]
+epochs = 1
+[method.boundary_shrink]
+epochs = 1
+[method.boundary_expand]
+epochs = 1
+[method.jit]
+n_samples = 2
+[method.delete]
+epochs = 1
 """
 
 

@@ -50,6 +50,9 @@ class UnlearnTask:
     recipe: TrainRecipe  # how θ* was trained (retrain reuses it)
     runtime: Runtime
     new_model: Callable[[int], nn.Module]  # a freshly initialised model of θ*'s architecture, seeded, on the device
+    # (mean, std) per channel of the inputs' normalisation, x = (pixel - mean) / std with pixels in [0, 1]: what a
+    # method that works on images (an attack step of a given pixel size, clamping to valid images) needs
+    input_norm: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
 
 MethodFn = Callable[[nn.Module, UnlearnTask, Any, int], nn.Module]

@@ -71,7 +71,9 @@ METRICS: dict[str, Metric] = {
 EXTRA = ["mia", "mia_gap", "zrf", "kl_to_retrain", "activation_distance", "acc_forget_gap", "acc_retain_gap",
          "unlearn_seconds", "speedup", "forget_samples_seen", "retain_samples_seen"]
 METHOD_NAMES = {"original": "Initial", "retrain": "Retrain", "finetune": "Fine-tune",
-                "fast_effective": "Fast-Effective", "bad_teaching": "Bad Teaching", "pbu": "PBU"}
+                "fast_effective": "Fast-Effective", "bad_teaching": "Bad Teaching", "pbu": "PBU",
+                "grad_ascent": "NegGrad", "boundary_shrink": "Boundary Shrink", "boundary_expand": "Boundary Expanding",
+                "jit": "JiT", "delete": "DELETE"}
 DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar100": "CIFAR-100", "food101": "Food-101"}
 MODEL_NAMES = {"resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50",
                "densenet121": "DenseNet-121", "convnext_large": "ConvNeXt-L"}

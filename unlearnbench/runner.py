@@ -111,7 +111,8 @@ class Runner:
                 else Withheld(role, cell.method) for role in ("forget", "retain")}
         task = UnlearnTask(sets["forget"], sets["retain"], cell.forget_class, data.spec.num_classes,
                            (data.spec.in_chans, data.image_size, data.image_size), setup.train,
-                           self.runtime(setup.train), lambda seed: self.new_model(setup, seed))
+                           self.runtime(setup.train), lambda seed: self.new_model(setup, seed),
+                           input_norm=(data.spec.mean, data.spec.std))
         return task, trackers
 
     def unlearn(self, cell: Cell) -> tuple[nn.Module, dict[str, Any]]:
