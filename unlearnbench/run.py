@@ -125,7 +125,7 @@ def methods_markdown(docs: str = "docs/methods.md") -> str:
         spec = get_method(name)
         base = spec.base or name
         line = spec.summary.replace("|", "\\|")
-        rows.append(f"| `{name}` | {NEEDS[spec.needs]} | {line} | [{base}]({docs}#{base}) |")
+        rows.append(f"| `{name}` | {NEEDS[spec.needs]} | {line} | [docs]({docs}#{base}) |")
     return "\n".join(rows) + "\n"
 
 
