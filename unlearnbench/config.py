@@ -265,10 +265,23 @@ class ModelConfig:
     name: str = "resnet18"
     pretrained: bool = False
     pretrained_file: str = ""
+    # further timm.create_model keyword arguments, "key=value,key=value": e.g. a ViT at MNIST's 32×32 input,
+    # "img_size=32,patch_size=4" (timm's ViTs are built for 224×224 and refuse another size otherwise)
+    timm_args: str = since("", "")
 
     def check(self, where: str) -> None:
         if self.pretrained_file and not self.pretrained:
             raise UsageError(f"{where}: pretrained_file needs pretrained = true")
+        self.timm_kwargs(where)
+
+    def timm_kwargs(self, where: str = "model") -> dict[str, Any]:
+        """`timm_args` as keyword arguments (values read as TOML would: numbers, booleans, none)."""
+        kwargs = {k: _parse_scalar(v) for k, v in parse_assignments(
+            [a for a in self.timm_args.split(",") if a.strip()], f"{where}.timm_args").items()}
+        reserved = sorted(set(kwargs) & {"num_classes", "in_chans", "pretrained", "pretrained_cfg_overlay"})
+        if reserved:
+            raise UsageError(f"{where}.timm_args: {', '.join(reserved)}: set by the harness, not here")
+        return kwargs
 
 
 @dataclass(frozen=True)

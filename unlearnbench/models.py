@@ -6,6 +6,9 @@ are listed here, but any timm name works: `create_model` is timm's, with `in_cha
 Input size: DenseNet-121 and ConvNeXt reduce their input 32-fold, so 28×28 MNIST collapses to nothing inside them.
 The data layer zero-pads MNIST to 32×32 (the LeNet-5 convention; no interpolation, digits untouched), the smallest
 size every paper model accepts; `check_input_size` rejects a size a model cannot take, before any training.
+
+`ModelConfig.timm_args` reaches `timm.create_model` as keyword arguments: timm's ViTs are built for 224×224 and
+refuse other sizes, so a ViT on MNIST needs e.g. "img_size=32,patch_size=4".
 """
 from __future__ import annotations
 
@@ -42,15 +45,21 @@ def max_reduction(model: nn.Module) -> int:
 
 
 @lru_cache(maxsize=None)
-def _reduction_of(name: str) -> int:
-    with torch.device("meta"):  # architecture only: no memory, no initialisation cost
-        return max_reduction(timm.create_model(name, pretrained=False, num_classes=2, in_chans=1))
+def _reduction_of(name: str, timm_args: str = "") -> int:
+    kwargs = ModelConfig(name, timm_args=timm_args).timm_kwargs()
+    try:
+        with torch.device("meta"):  # architecture only: no memory, no initialisation cost
+            return max_reduction(timm.create_model(name, pretrained=False, num_classes=2, in_chans=1, **kwargs))
+    except TypeError as exc:  # a keyword the architecture does not take
+        raise UsageError(f"model {name} does not take timm_args {timm_args!r}: {str(exc).splitlines()[0][:160]}"
+                         ) from None
 
 
 def check_input_size(cfg: ModelConfig, size: int) -> None:
-    """Reject an input size smaller than the model's total down-sampling (its features would vanish)."""
+    """Reject an input size smaller than the model's total down-sampling (its features would vanish), and timm
+    arguments the architecture does not take."""
     check_model_name(cfg.name)
-    need = _reduction_of(cfg.name)
+    need = _reduction_of(cfg.name, cfg.timm_args)
     if size < need:
         raise UsageError(f"model {cfg.name} down-samples {need}-fold and cannot take {size}×{size} inputs; "
                          f"set image_size >= {need}")
@@ -59,7 +68,7 @@ def check_input_size(cfg: ModelConfig, size: int) -> None:
 def create_model(cfg: ModelConfig, num_classes: int, in_chans: int) -> nn.Module:
     """A timm model; with `pretrained`, timm's weights (hub, or `pretrained_file`), head and stem adapted."""
     check_model_name(cfg.name)
-    kwargs: dict[str, object] = {"num_classes": num_classes, "in_chans": in_chans}
+    kwargs: dict[str, object] = {**cfg.timm_kwargs(), "num_classes": num_classes, "in_chans": in_chans}
     if cfg.pretrained and cfg.pretrained_file:
         path = Path(cfg.pretrained_file).expanduser()
         if not path.is_file():
