@@ -39,9 +39,11 @@ class FinetuneHP:
 @register_method("finetune", hparams=FinetuneHP, needs=("retain",), cost=lambda hp, n: n.retain * hp.epochs)
 def finetune(model: nn.Module, task: UnlearnTask, hp: FinetuneHP, seed: int) -> nn.Module:
     """Keep training θ* on the retain set only (cheap, needs all of D_r)."""
+    # θ*'s precision, augmentation and label smoothing carry over; its BatchNorm recalibration does not (the official
+    # fine-tune has none)
     recipe = dataclasses.replace(task.recipe, optimizer=hp.optimizer, lr=hp.lr, epochs=hp.epochs,
                                  batch_size=hp.batch_size or task.recipe.batch_size,
-                                 weight_decay=hp.weight_decay, scheduler=hp.scheduler)
+                                 weight_decay=hp.weight_decay, scheduler=hp.scheduler, bn_recalibrate=False)
     logs = fit(model, task.retain, recipe, task.runtime, generator(seed, 2), what="finetune")
     return model, {"steps": sum(s.steps for s in logs)}
 

@@ -2,7 +2,8 @@
 
 Source: PBU's official code retrains a newly initialised model on D_r (Adam, 10 epochs); here the recipe is the one
 the original was trained with (same optimiser, lr, epochs, batch, augmentation), and the same initialisation seed,
-so that retrain differs from θ* only by the missing class. It sees every retain sample and no forget sample.
+so that retrain differs from θ* only by the missing class (with `bn_recalibrate`, its BatchNorm statistics are
+recomputed over D_r at the end, as θ*'s are over D). It sees every retain sample and no forget sample.
 Its output depends on its config alone, so it is trained once per (original, forget class) and cached.
 """
 from __future__ import annotations

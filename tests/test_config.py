@@ -109,3 +109,22 @@ def test_committed_records_keep_matching_their_cells():
     assert records and all(r["config_hash"] in current for r in records)
     assert all(r.get("original_checkpoint") and r.get("oracle_checkpoint") for r in records)
     assert mixed_cells(records) == {}
+
+
+def test_bn_recalibrate_off_keeps_recorded_theta_keys():
+    """`bn_recalibrate` came after results were recorded: off, every committed record's θ* key is still its setup's
+    key; on, θ* is another model (another key, and so another oracle and other cells)."""
+    from pathlib import Path
+
+    from unlearnbench.plan import load_sweep
+    from unlearnbench.store import load_records
+
+    root = Path(__file__).resolve().parents[1]
+    sweep = load_sweep(root / "benchmarks" / "mnist_cpu.toml")
+    records = load_records(root / "results" / "mnist")
+    assert records and {r["original_checkpoint"]["key"] for r in records} <= {s.key for s in sweep.setups}
+    assert all(r["config"]["train"].get("bn_recalibrate") in (None, False) for r in records)
+    on = load_sweep(root / "benchmarks" / "mnist_cpu.toml", Overrides(train={"bn_recalibrate": True}))
+    assert not {s.key for s in on.setups} & {s.key for s in sweep.setups}
+    assert not {c.key for c in on.cells} & {c.key for c in sweep.cells}
+    assert all(c.to_dict()["train"]["bn_recalibrate"] is True for c in on.cells)

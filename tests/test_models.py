@@ -56,3 +56,25 @@ def test_pretrained_from_a_local_file(tmp_path):
     assert model.eval()(torch.zeros(1, 1, 32, 32)).shape == (1, 10)
     with pytest.raises(UsageError, match="does not exist"):
         create_model(ModelConfig("test_resnet", pretrained=True, pretrained_file=str(tmp_path / "no.pth")), 10, 1)
+
+
+def test_timm_args_reach_timm_and_bad_ones_fail_before_any_work():
+    """A ViT at MNIST's 32×32 through timm_args; an argument the architecture does not take, one the harness sets,
+    or no `=` is a UsageError; left empty, the setting is not in θ*'s key (`since`)."""
+    from unlearnbench.config import DataConfig, Setup, TrainRecipe, build, hash_view
+
+    vit = build(ModelConfig, {"name": "vit_tiny_patch16_224", "timm_args": "img_size=32,patch_size=4"}, "model")
+    check_input_size(vit, 32)
+    model = create_model(vit, 10, 1).eval()
+    assert model.patch_embed.img_size == (32, 32) and model.patch_embed.patch_size == (4, 4)
+    with torch.no_grad():
+        assert model(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
+    with pytest.raises(UsageError, match="does not take timm_args 'img_size=32'"):
+        check_input_size(build(ModelConfig, {"name": "resnet18", "timm_args": "img_size=32"}), 32)
+    with pytest.raises(UsageError, match="num_classes: set by the harness"):
+        build(ModelConfig, {"timm_args": "num_classes=3"}, "model")
+    with pytest.raises(UsageError, match="expected KEY=VALUE"):
+        build(ModelConfig, {"timm_args": "img_size"}, "model")
+    assert "timm_args" not in hash_view(ModelConfig()) and "timm_args" in hash_view(vit)
+    assert Setup(DataConfig(), vit, TrainRecipe(), 0).key != Setup(DataConfig(), ModelConfig(vit.name), TrainRecipe(),
+                                                                   0).key

@@ -232,3 +232,28 @@ def test_files_that_are_not_records_are_named_in_one_warning_each_and_skipped(tm
                in w for w in warnings)
     summary = pd.read_csv(tmp_path / "res" / "report" / "summary.csv").set_index(["forget_class", "method"])
     assert summary.loc[(2, "pbu"), "n"] == 2  # the records that are whole all count
+
+
+def test_method_by_architecture_grid(tmp_path):
+    """grid.md: written only when a data set and class has records of two or more models; rows architectures, columns
+    methods, "A_Df / A_Dr" means over seeds, ↓ where A_Dr is more than 10 points below θ*'s."""
+    from unlearnbench.report import arch_grid
+
+    _write_store(tmp_path / "one", RECORDS)  # one model only: no grid
+    assert main([str(tmp_path / "one"), "--format", "md", "--no-plots"]) == 0
+    assert not (tmp_path / "one" / "report" / "grid.md").exists()
+
+    records = [*RECORDS, _rec("original", 0, 98.0, 90.0, model="convnext_atto"),
+               _rec("pbu", 0, 0.0, 79.9, model="convnext_atto"),  # 10.1 points below θ*: collapsed
+               _rec("retrain", 0, 0.0, 80.0, model="convnext_atto")]  # exactly 10 below: not marked
+    _write_store(tmp_path / "two", records)
+    assert main([str(tmp_path / "two"), "--format", "md", "--no-plots"]) == 0
+    grid = (tmp_path / "two" / "report" / "grid.md").read_text()
+    assert "## MNIST, forget class 2" in grid and "forget class 6" not in grid  # class 6: one model
+    lines = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]] for ln in grid.splitlines()
+             if ln.startswith("| ") and not ln.startswith("| architecture")}
+    header = next(ln for ln in grid.splitlines() if ln.startswith("| architecture"))
+    assert [c.strip() for c in header.split("|")[2:-1]] == ["Initial", "Retrain", "PBU"]
+    assert lines["ResNet-34"] == ["99.5 / 99.2", "0.0 / 99.2", "0.5 / 95.0"]  # means over seeds 0-2 and 0-1
+    assert lines["convnext_atto"] == ["98.0 / 90.0", "0.0 / 80.0", "0.0 / 79.9 ↓"]
+    assert arch_grid(summarize(records_frame(RECORDS))) == ""

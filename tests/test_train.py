@@ -91,3 +91,28 @@ def test_fp16_is_refused_on_cpu():
     from unlearnbench.errors import UsageError
     with pytest.raises(UsageError, match="fp16 needs a CUDA device"):
         Runtime(torch.device("cpu"), precision="fp16")
+
+
+def test_bn_recalibrate_sets_running_statistics_to_the_data_average():
+    """With `bn_recalibrate`, a BatchNorm's running statistics end as update_bn's cumulative average over the training
+    batches (in order, unaugmented): mean = the average of the batch means, var = the average of the batches' unbiased
+    variances. The weights, and the data order, are exactly those of the same fit without it."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (60, 1, 2, 2), dtype=torch.uint8, generator=g)
+    data = SampleSet.of(TensorSource(images, torch.randint(0, 2, (60,), generator=g), (0.0,), (1.0,)))
+    x = images.float() / 255  # the normalised images (mean 0, std 1)
+    runs = {}
+    for recalibrate in (False, True):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.BatchNorm2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+        fit(model, data, TrainRecipe(epochs=2, batch_size=20, augment="crop", bn_recalibrate=recalibrate), CPU,
+            generator(0))
+        assert model.training and model[0].momentum == 0.1  # update_bn gives back the mode and the momentum
+        runs[recalibrate] = model.state_dict()
+    bn = {k: runs[True][f"0.{k}"] for k in ("running_mean", "running_var", "num_batches_tracked")}
+    batches = x.view(3, 20 * 4)  # three batches of 20 images, 4 pixels each, one channel
+    assert bn["running_mean"] == pytest.approx([float(batches.mean(1).mean())], rel=1e-5)
+    assert bn["running_var"] == pytest.approx([float(batches.var(1).mean())], rel=1e-5)
+    assert int(bn["num_batches_tracked"]) == 3
+    assert not torch.allclose(runs[False]["0.running_mean"], bn["running_mean"])
+    assert all(torch.equal(runs[False][k], runs[True][k]) for k in ("0.weight", "0.bias", "2.weight", "2.bias"))

@@ -243,6 +243,10 @@ class TrainRecipe:
     precision: Precision = "fp32"  # autocast dtype; fp16 needs CUDA
     channels_last: bool = False
     compile: bool = False  # torch.compile the model for training loops
+    # Recompute BatchNorm running statistics after the last step (torch.optim.swa_utils.update_bn over the training
+    # images, unaugmented): the running averages otherwise trail the weights, which can cost eval-mode accuracy after
+    # short training. θ* and the oracle only: methods that build their recipe from θ*'s turn it off explicitly.
+    bn_recalibrate: bool = since(False, False)
 
 
 @dataclass(frozen=True)
@@ -262,12 +266,25 @@ class ModelConfig:
     name: str = "resnet18"
     pretrained: bool = False
     pretrained_file: str = ""
+    # further timm.create_model keyword arguments, "key=value,key=value": e.g. a ViT at MNIST's 32×32 input,
+    # "img_size=32,patch_size=4" (timm's ViTs are built for 224×224 and refuse another size otherwise)
+    timm_args: str = since("", "")
 
     def check(self, where: str) -> None:
         if self.pretrained_file and not self.pretrained:
             raise UsageError(f"{where}: pretrained_file needs pretrained = true")
         if self.pretrained_file and not Path(self.pretrained_file).expanduser().is_file():
             raise UsageError(f"{where}.pretrained_file: {self.pretrained_file} is not a file")
+        self.timm_kwargs(where)
+
+    def timm_kwargs(self, where: str = "model") -> dict[str, Any]:
+        """`timm_args` as keyword arguments (values read as TOML would: numbers, booleans, none)."""
+        kwargs = {k: _parse_scalar(v) for k, v in parse_assignments(
+            [a for a in self.timm_args.split(",") if a.strip()], f"{where}.timm_args").items()}
+        reserved = sorted(set(kwargs) & {"num_classes", "in_chans", "pretrained", "pretrained_cfg_overlay"})
+        if reserved:
+            raise UsageError(f"{where}.timm_args: {', '.join(reserved)}: set by the harness, not here")
+        return kwargs
 
 
 @dataclass(frozen=True)
@@ -294,13 +311,15 @@ class Setup:
     train: TrainRecipe
     seed: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"data": as_dict(self.data), "model": as_dict(self.model), "train": as_dict(self.train),
+    def to_dict(self, view: Any = as_dict) -> dict[str, Any]:
+        """The full resolved config; `view=hash_view` gives what the key hashes (settings at their legacy value left
+        out, so a setting added later leaves existing θ* keys unchanged)."""
+        return {"data": view(self.data), "model": view(self.model), "train": view(self.train),
                 "seed": self.seed, "cache_version": CACHE_VERSION}
 
     @property
     def key(self) -> str:
-        return "original-" + stable_hash(self.to_dict())
+        return "original-" + stable_hash(self.to_dict(hash_view))
 
 
 @dataclass(frozen=True)
@@ -316,7 +335,7 @@ class Cell:
 
     def to_dict(self, view: Any = as_dict) -> dict[str, Any]:
         """The full resolved config (what records carry); `view=hash_view` gives what the key hashes."""
-        return {**self.setup.to_dict(), "forget_class": self.forget_class,
+        return {**self.setup.to_dict(view), "forget_class": self.forget_class,
                 "method": {"name": self.method, **view(self.hparams)}, "eval": view(self.eval),
                 "oracle": view(self.oracle) if self.oracle is not None else None}
 

@@ -6,6 +6,9 @@ are listed here, but any timm name works: `create_model` is timm's, with `in_cha
 Input size: DenseNet-121 and ConvNeXt reduce their input 32-fold, so 28×28 MNIST collapses to nothing inside them.
 The data layer zero-pads MNIST to 32×32 (the LeNet-5 convention; no interpolation, digits untouched), the smallest
 size every paper model accepts; `check_input_size` rejects a size a model cannot take, before any training.
+
+`ModelConfig.timm_args` reaches `timm.create_model` as keyword arguments: timm's ViTs are built for 224×224 and
+refuse other sizes, so a ViT on MNIST needs e.g. "img_size=32,patch_size=4".
 """
 from __future__ import annotations
 
@@ -54,11 +57,15 @@ def fixed_input_size(model: nn.Module) -> tuple[int, int] | None:
 
 
 @lru_cache(maxsize=None)
-def _input_needs(name: str) -> tuple[int, tuple[int, int] | None]:
-    """(total down-sampling, the fixed input size or None) of timm model `name`."""
+def _input_needs(name: str, timm_args: str = "") -> tuple[int, tuple[int, int] | None]:
+    """(total down-sampling, the fixed input size or None) of timm model `name` built with `timm_args`."""
+    kwargs = ModelConfig(name, timm_args=timm_args).timm_kwargs()
     try:
         with torch.device("meta"):  # architecture only: no memory, no initialisation cost
-            model = timm.create_model(name, pretrained=False, num_classes=2, in_chans=1)
+            model = timm.create_model(name, pretrained=False, num_classes=2, in_chans=1, **kwargs)
+    except TypeError as exc:  # a keyword the architecture does not take
+        raise UsageError(f"model {name} does not take timm_args {timm_args!r}: {str(exc).splitlines()[0][:160]}"
+                         ) from None
     except Exception:  # noqa: BLE001 - a model that cannot be built on "meta" is not checked here
         return 1, None
     return max_reduction(model), fixed_input_size(model)
@@ -66,16 +73,18 @@ def _input_needs(name: str) -> tuple[int, tuple[int, int] | None]:
 
 def check_input_size(cfg: ModelConfig, size: int) -> None:
     """Reject an input size the model cannot take: not its fixed size (ViT and the like assert it at the first
-    forward), or smaller than its total down-sampling (its features would vanish)."""
+    forward; timm_args such as img_size change it), or smaller than its total down-sampling (its features would
+    vanish); and timm arguments the architecture does not take."""
     check_model_name(cfg.name)
-    need, fixed = _input_needs(cfg.name)
+    need, fixed = _input_needs(cfg.name, cfg.timm_args)
     how = "under [data] in the config, --data image_size=N for a run, --set data.image_size=N for a sweep"
     if fixed is not None and fixed != (size, size):
         if fixed[0] != fixed[1]:
             raise UsageError(f"model {cfg.name} takes {fixed[0]}×{fixed[1]} inputs only, and image_size makes "
                              f"square ones ({size}×{size}); choose another model")
         raise UsageError(f"model {cfg.name} takes {fixed[0]}×{fixed[0]} inputs only, not {size}×{size}: set "
-                         f"image_size = {fixed[0]} ({how})")
+                         f"image_size = {fixed[0]} ({how}), or build it for this size with timm_args (a ViT: "
+                         f"img_size={size})")
     if size < need:
         raise UsageError(f"model {cfg.name} down-samples {need}-fold and cannot take {size}×{size} inputs; "
                          f"set image_size >= {need} ({how})")
@@ -84,7 +93,7 @@ def check_input_size(cfg: ModelConfig, size: int) -> None:
 def create_model(cfg: ModelConfig, num_classes: int, in_chans: int) -> nn.Module:
     """A timm model; with `pretrained`, timm's weights (hub, or `pretrained_file`), head and stem adapted."""
     check_model_name(cfg.name)
-    kwargs: dict[str, object] = {"num_classes": num_classes, "in_chans": in_chans}
+    kwargs: dict[str, object] = {**cfg.timm_kwargs(), "num_classes": num_classes, "in_chans": in_chans}
     if cfg.pretrained and cfg.pretrained_file:
         path = Path(cfg.pretrained_file).expanduser()
         if not path.is_file():

@@ -13,6 +13,9 @@ Writes, under --out (default RESULTS_DIR/report):
     plots/time_<data>_<model>.{png,pdf}       unlearning time per method (log scale), retrain as the reference line
     methods.{md,csv,tex}   one row per data set / model / method, pooled over forget classes and seeds: A_Df, A_Dr,
                            MIA and its gap to the oracle, time, speed-up, samples seen (the retain-free comparison)
+    grid.md                (md; only when some data set and class has records of more than one model) the method ×
+                           architecture grid: per data set and forget class, rows architectures, columns methods,
+                           cells "A_Df / A_Dr" (means over seeds); ↓ marks an A_Dr more than 10 points below θ*'s
 Means are over seeds; std is the sample standard deviation (n − 1); n = 1 prints no ±; a missing cell prints "—".
 `--ci` adds the 95% confidence interval of the mean over seeds (Student's t, n − 1 degrees of freedom).
 Columns follow the method registry: the paper's methods first, each followed by its variants, then the others.
@@ -652,6 +655,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                                          marked=marks), note)))
         written.append(_write(out / "metrics.md", _metrics_markdown(summary, note, marks)))
         written.append(_write(out / "methods.md", methods_markdown(methods_summary(df), args.ci)))
+        if grid := arch_grid(summary, marks):
+            written.append(_write(out / "grid.md", grid))
     if "tex" in formats:
         written.append(_write(out / "table.tex", to_latex(paper_layout(summary, metrics, pm=r"$\pm$", ci=args.ci,
                                                                        marked=marks), note, caption)))
@@ -676,6 +681,51 @@ def main(argv: Sequence[str] | None = None) -> int:
                         comparison(summary, paper_numbers()) if args.compare_paper else None))
     print(files_text(out, written))
     return 0
+
+
+#: A method "collapses" the model where its A_Dr falls more than this many points below θ*'s (the Initial column).
+COLLAPSE = 10.0
+COLLAPSE_MARK = "↓"
+
+
+def arch_grid(summary: pd.DataFrame, marked: Sequence[tuple] = ()) -> str:
+    """The method × architecture grid (grid.md): per data set and forget class with records of two or more models,
+    rows architectures, columns methods, cells "A_Df / A_Dr" (means over seeds). An A_Dr more than COLLAPSE points
+    below the row's Initial A_Dr is marked ↓; cells in `marked` (another θ* or oracle) get a dagger. "" when no data
+    set and class has more than one model."""
+    if summary.empty:
+        return ""
+    sections = []
+    for (dataset, cls), part in summary.groupby(["dataset", "forget_class"], sort=False):
+        models = list(dict.fromkeys(part["model"]))
+        if len(models) < 2:
+            continue
+        methods = sorted(part["method"].unique(), key=_method_rank)
+        table = pd.DataFrame(DASH, index=[MODEL_NAMES.get(m, m) for m in models],
+                             columns=[method_label(m) for m in methods])
+        for model, rows in part.groupby("model", sort=False):
+            initial = rows.loc[rows["method"] == "original", "acc_retain_mean"]
+            theta = float(initial.iloc[0]) if len(initial) else float("nan")
+            for _, r in rows.iterrows():
+                a = r["acc_retain_mean"]
+                text = " / ".join(fmt(r[f"{m}_mean"], float("nan"), int(r[f"{m}_n"]), 1)
+                                  for m in ("acc_forget", "acc_retain"))
+                if r["method"] != "original" and not math.isnan(theta) and a < theta - COLLAPSE:
+                    text += f" {COLLAPSE_MARK}"
+                if (dataset, model, cls, r["method"]) in set(marked):
+                    text += DAGGER
+                table.loc[MODEL_NAMES.get(model, model), method_label(r["method"])] = text
+        table.index.name = "architecture"
+        seeds = sorted(part["n"].unique())
+        n = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
+        sections.append(f"## {DATASET_NAMES.get(dataset, dataset)}, forget class {cls}\n\n"
+                        + table.to_markdown(disable_numparse=True)
+                        + f"\n\nA_Df / A_Dr (%), mean over {n} seed(s); {COLLAPSE_MARK} = A_Dr more than "
+                          f"{COLLAPSE:g} points below θ*'s (Initial); {DAGGER} = measured from another θ* or oracle "
+                          f"than the rest of its row (see table.md); — = no result (yet)\n")
+    if not sections:
+        return ""
+    return "# Methods across architectures\n\n" + "\n".join(sections)
 
 
 def _metrics_markdown(summary: pd.DataFrame, note: str, marked: Sequence[tuple] = ()) -> str:

@@ -24,12 +24,38 @@ from .metrics import activation_distance, kl_divergence, mia_score, speedup, zrf
 from .models import create_model, live_residual_branches
 from .plan import ORACLE
 from .runtime import DATA_ORDER, Runtime, describe_device, deterministic, generator, resolve_device, versions
-from .train import fit, forget_retain_accuracy, predict
+from .train import accuracy, fit, forget_retain_accuracy, predict
 
 log = logging.getLogger("unlearnbench")
 
-#: Generator salts: the MIA member subset (the same for every cell of a data set), ZRF's random network.
-MIA_MEMBERS, ZRF_SEED = 71, 72
+#: Generator salts: the MIA member subset (the same for every cell of a data set), ZRF's random network, the images
+#: of θ*'s sanity check.
+MIA_MEMBERS, ZRF_SEED, THETA_CHECK = 71, 72, 73
+
+#: θ*'s sanity check: how many training and test images it looks at, and when it warns (eval-mode test accuracy at
+#: most CHANCE_FACTOR × chance, or MODE_GAP points below train-mode accuracy on training images).
+CHECK_IMAGES, CHANCE_FACTOR, MODE_GAP = 512, 1.5, 20.0
+
+
+def theta_warning(train_mode: float, eval_train: float, eval_test: float, num_classes: int,
+                  has_bn: bool) -> str | None:
+    """The cause and the fix of a θ* that looks broken, in one sentence; None when it looks sound.
+
+    `train_mode`: accuracy (%) on training images in train mode (BatchNorm normalises by each batch's statistics);
+    `eval_train`: on the same images in eval mode (by the running statistics); `eval_test`: on test images, eval
+    mode, as every metric is measured."""
+    chance = 100.0 / num_classes
+    if eval_test > CHANCE_FACTOR * chance and train_mode - eval_test <= MODE_GAP:
+        return None
+    if has_bn and train_mode - eval_train > MODE_GAP:  # the same images: only the normalisation differs
+        return ("likely cause: BatchNorm running statistics trailing the weights (too few steps for their average "
+                "to catch up); fix: recompute them after training with --train bn_recalibrate=true ([train] "
+                "bn_recalibrate = true in a sweep file), or train more epochs")
+    if train_mode <= CHANCE_FACTOR * chance:
+        return ("likely cause: it has not learned the training images either (too few steps, or a learning rate that "
+                "does not suit this model); fix: train more epochs (--train epochs=N) or set the learning rate")
+    return ("likely cause: it fits the training images but not the test images (too few training images for this "
+            "model); fix: train on more images (--data train_per_class=N) or augment (--train augment=crop)")
 
 
 @dataclass(frozen=True)
@@ -93,8 +119,41 @@ class Runner:
             log.info("original %s/%s seed %d: %s (training took %.1f s)", setup.data.name, setup.model.name,
                      setup.seed, "cache hit" if hit else "trained and cached", meta["seconds"])
             model.eval()
+            self.check_original(setup, model)
             self._originals[setup.key] = (model, meta, hit)
         return self._originals[setup.key]
+
+    @torch.no_grad()
+    def check_original(self, setup: Setup, model: nn.Module) -> dict[str, float]:
+        """Warn, in one line, about a θ* that looks broken: eval-mode test accuracy near chance, or far below its
+        train-mode accuracy on training images. A few batches of each; θ* itself is not touched (a copy runs in
+        train mode, whose BatchNorm layers would otherwise update their running statistics)."""
+        data, runtime = self.data(setup.data), self.runtime(setup.train)
+        g = generator(setup.seed, THETA_CHECK)
+        train, test = data.sample_set("train"), data.sample_set("test")
+        train = train.subset(torch.randperm(len(train), generator=g)[:CHECK_IMAGES].sort().values)
+        test = test.subset(torch.randperm(len(test), generator=g)[:CHECK_IMAGES].sort().values)
+        probe, size = copy.deepcopy(model).train(), min(max(setup.train.batch_size, 16), len(train))
+        hits = seen = 0
+        with deterministic(setup.seed), runtime.autocast():  # dropout in train mode draws from the global RNG
+            for b in train.batches(size, drop_last=True):  # full batches: a batch of one has no batch statistics
+                hits += int((probe(runtime.inputs(b.x)).argmax(1) == b.y).sum())
+                seen += len(b.y)
+        del probe
+        found = {"train_mode": 100.0 * hits / max(seen, 1),
+                 "eval_train": accuracy(predict(model, train, runtime), train.labels.cpu()),
+                 "eval_test": accuracy(predict(model, test, runtime), test.labels.cpu())}
+        has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        numbers = (f"{len(train)} training images: train-mode {found['train_mode']:.1f}%, eval-mode "
+                   f"{found['eval_train']:.1f}%; {len(test)} test images: eval-mode {found['eval_test']:.1f}%")
+        what = f"θ* {setup.data.name}/{setup.model.name} seed {setup.seed}"
+        problem = theta_warning(found["train_mode"], found["eval_train"], found["eval_test"],
+                                data.spec.num_classes, has_bn)
+        if problem:
+            log.warning("%s looks broken (%s); %s", what, numbers, problem)
+        else:
+            log.info("%s: %s", what, numbers)
+        return found
 
     # ---------------------------------------------------------------------------------------------------- one cell
     def method_key(self, cell: Cell) -> str:

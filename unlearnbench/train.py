@@ -4,6 +4,9 @@
 retraining, fine-tuning, UNSIR's impair/repair, Bad Teaching's distillation and PBU's ascent all call it with their
 own loss function; what differs between methods is the loss and the data, never the loop. `summed_gradients` is
 its step-less sibling: the gradient of a loss summed over a set of batches (SalUn's weight saliency).
+
+`fit` ends with `recalibrate_bn` when the recipe asks for it (`bn_recalibrate`): θ*'s and the oracle's recipe may;
+every method that derives its recipe from θ*'s switches it off, so a method's published recipe stays as published.
 """
 from __future__ import annotations
 
@@ -143,7 +146,21 @@ def fit(model: nn.Module, data: SampleSet, recipe: TrainRecipe, runtime: Runtime
         logs.append(train_steps(step_model, optimizer, batches, loss_fn, runtime, scheduler=scheduler))
         log.info("%s epoch %d/%d: %s", what, epoch + 1, recipe.epochs,
                  " ".join(f"{k}={v:.4g}" for k, v in logs[-1].means().items()))
+    if recipe.bn_recalibrate:
+        recalibrate_bn(model, data, runtime, recipe.batch_size)
+        log.info("%s: BatchNorm running statistics recomputed over %d training images", what, len(data))
     return logs
+
+
+def recalibrate_bn(model: nn.Module, data: SampleSet, runtime: Runtime, batch_size: int) -> None:
+    """Replace every BatchNorm layer's running statistics by their average over `data` at the current weights.
+
+    `torch.optim.swa_utils.update_bn` does the work: it resets the running statistics, switches the model to train
+    mode with momentum None (a cumulative average, every batch weighted alike), runs the batches without gradients,
+    then restores each layer's momentum and the model's mode. The images go unaugmented and in order (what eval mode
+    sees; no draw from the training order's generator). A model without BatchNorm is left untouched."""
+    with runtime.autocast():
+        torch.optim.swa_utils.update_bn((runtime.inputs(b.x) for b in data.batches(batch_size)), model)
 
 
 @torch.no_grad()
