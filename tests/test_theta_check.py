@@ -24,23 +24,28 @@ def _warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-def test_thresholds_by_hand():
+def test_thresholds_and_causes_by_hand():
     # sound: eval-mode test accuracy above 1.5 × chance and within 20 points of train mode
     assert theta_warning(95.0, 94.0, 80.0, 10, has_bn=True) is None
     # the same training images lose 60 points from train to eval mode: the running statistics
     assert "bn_recalibrate=true" in theta_warning(95.0, 35.0, 30.0, 10, has_bn=True)
-    # near chance (≤ 15% for 10 classes) in both modes: not learned; more epochs
-    assert "epochs" in theta_warning(14.0, 12.0, 11.0, 10, has_bn=True)
+    # measured (MobileNetV3-Small, 32 steps): undertrained and lagging; more is lost between the modes (18.4 points)
+    # than between training and test images (2.4)
+    assert "BatchNorm running statistics" in theta_warning(37.7, 19.3, 16.9, 10, has_bn=True)
+    # near chance (≤ 15% for 10 classes) in train mode too: not learned; more epochs
+    assert "not learned" in theta_warning(14.0, 12.0, 11.0, 10, has_bn=True)
     assert "bn_recalibrate" not in theta_warning(14.0, 12.0, 11.0, 10, has_bn=True)
     # train and eval mode agree on training images, test far behind: too few images, not BatchNorm
     assert "train_per_class" in theta_warning(99.0, 98.0, 60.0, 10, has_bn=True)
     # without BatchNorm the mode gap cannot be its running statistics
     assert "bn_recalibrate" not in theta_warning(95.0, 35.0, 30.0, 10, has_bn=False)
+    assert "eval mode" in theta_warning(95.0, 35.0, 30.0, 10, has_bn=False)
     # the edges: eval-mode test accuracy at 1.5 × chance warns, above it not; a mode gap of 20 points does not warn
     assert theta_warning(30.0, 30.0, 15.0, 10, has_bn=True) is not None
     assert theta_warning(30.0, 30.0, 15.1, 10, has_bn=True) is None
     assert theta_warning(50.0, 50.0, 30.0, 10, has_bn=True) is None
     assert theta_warning(50.1, 50.1, 30.0, 10, has_bn=True) is not None
+    assert theta_warning(50.0, 50.0, 30.0, 100, has_bn=True) is None  # chance is 1% with 100 classes
 
 
 def test_sound_theta_no_warning_broken_one_warns_and_recalibration_fixes_it(runner, caplog):

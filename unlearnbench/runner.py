@@ -43,17 +43,21 @@ def theta_warning(train_mode: float, eval_train: float, eval_test: float, num_cl
 
     `train_mode`: accuracy (%) on training images in train mode (BatchNorm normalises by each batch's statistics);
     `eval_train`: on the same images in eval mode (by the running statistics); `eval_test`: on test images, eval
-    mode, as every metric is measured."""
+    mode, as every metric is measured. The cause is read from where the accuracy is lost: not learned at all (train
+    mode near chance), between the modes on the same images, or between training and test images."""
     chance = 100.0 / num_classes
     if eval_test > CHANCE_FACTOR * chance and train_mode - eval_test <= MODE_GAP:
         return None
-    if has_bn and train_mode - eval_train > MODE_GAP:  # the same images: only the normalisation differs
-        return ("likely cause: BatchNorm running statistics trailing the weights (too few steps for their average "
-                "to catch up); fix: recompute them after training with --train bn_recalibrate=true ([train] "
-                "bn_recalibrate = true in a sweep file), or train more epochs")
     if train_mode <= CHANCE_FACTOR * chance:
         return ("likely cause: it has not learned the training images either (too few steps, or a learning rate that "
                 "does not suit this model); fix: train more epochs (--train epochs=N) or set the learning rate")
+    if train_mode - eval_train >= eval_train - eval_test:  # lost between the modes, on the same images
+        if has_bn:
+            return ("likely cause: BatchNorm running statistics trailing the weights (too few steps for their "
+                    "average to catch up); fix: recompute them after training with --train bn_recalibrate=true "
+                    "([train] bn_recalibrate = true in a sweep file), and/or train more epochs")
+        return ("likely cause: layers that act differently in eval mode (dropout, running averages) after too few "
+                "steps; fix: train more epochs (--train epochs=N)")
     return ("likely cause: it fits the training images but not the test images (too few training images for this "
             "model); fix: train on more images (--data train_per_class=N) or augment (--train augment=crop)")
 
