@@ -83,8 +83,8 @@ def test_bn_recalibrate_carries_to_the_oracle_not_to_finetune(mnist_small, monke
     """θ*'s recipe with `bn_recalibrate`: retrain (θ*'s recipe on D_r) recalibrates, fine-tune (its official recipe,
     built from θ*'s) does not."""
     import unlearnbench.train as train
-    from methods.finetune import FinetuneHP, finetune
-    from methods.retrain import RetrainHP, retrain
+    from unlearnbench.methods.finetune import FinetuneHP, finetune
+    from unlearnbench.methods.retrain import RetrainHP, retrain
     from unlearnbench.method import UnlearnTask
     from unlearnbench.models import create_model
     from unlearnbench.runtime import Runtime
