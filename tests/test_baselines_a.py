@@ -24,11 +24,12 @@ METHODS = ("ssd", "lfssd", "scrub", "neggrad_plus")
 
 
 # ----------------------------------------------------------------------------------------------- registry, config
-def test_registered_after_pbu_in_order():
+def test_registered_after_the_retain_free_family_in_order():
     names = list_methods()
-    at = names.index("pbu")
-    bases = [n for n in names[at + 1:] if "+" not in n]
-    assert bases[:4] == list(METHODS)
+    bases = [n for n in names if "+" not in n]
+    at = bases.index("ssd")
+    assert bases[at:at + 4] == list(METHODS)
+    assert bases.index("pbu") < bases.index("delete") < at  # paper's table, retain-free rivals, then these
     assert names[names.index("neggrad_plus") + 1] == "neggrad_plus+released"
     for name in METHODS:
         spec = get_method(name)
