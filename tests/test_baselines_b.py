@@ -65,10 +65,11 @@ def test_l1_sparse_forgets_without_the_forget_set_and_shrinks_the_weights(traine
     trackers = _trackers(data)
     task = _task(data, forget=False, trackers=trackers)
     assert isinstance(task.forget, Withheld)  # any access would raise: the method is blind to D_f
-    out, diag = l1_sparse(copy.deepcopy(model), task, L1SparseHP(epochs=1, batch_size=32, lr=0.02), seed=0)
+    out, diag = l1_sparse(copy.deepcopy(model), task, L1SparseHP(epochs=2, batch_size=32, lr=0.02), seed=0)
     acc_f, acc_r = _accuracies(out, data)
+    # two epochs: after one, how much of the class is gone differs between hosts (their kernels round differently)
     assert acc_f < _accuracies(model, data)[0] - 30 and acc_r > 70
-    assert trackers["retain"].draws == 900 and trackers["forget"].draws == 0
+    assert trackers["retain"].draws == 2 * 900 and trackers["forget"].draws == 0
     assert diag["l1_norm_after"] < diag["l1_norm_before"]
     with torch.no_grad():
         assert diag["l1_norm_before"] == pytest.approx(float(l1_norm(model.parameters())), rel=1e-5)
