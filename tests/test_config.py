@@ -128,3 +128,23 @@ def test_bn_recalibrate_off_keeps_recorded_theta_keys():
     assert not {s.key for s in on.setups} & {s.key for s in sweep.setups}
     assert not {c.key for c in on.cells} & {c.key for c in sweep.cells}
     assert all(c.to_dict()["train"]["bn_recalibrate"] is True for c in on.cells)
+
+
+def test_the_cpu_protocol_files_share_theta_and_oracles():
+    """mnist_retain_free and mnist_baselines promise the CPU grid's θ*s and oracles through the cache key: the
+    same setups, and for every (setup, class) the same original and retrain cells (so the same checkpoints)."""
+    from pathlib import Path
+
+    from unlearnbench.plan import load_sweep
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    grid = load_sweep(root / "mnist_cpu.toml")
+
+    def shared(sweep):
+        return {(c.setup.key, c.forget_class, c.method): c.key for c in sweep.cells
+                if c.method in ("original", "retrain")}
+
+    for name in ("mnist_retain_free.toml", "mnist_baselines.toml"):
+        other = load_sweep(root / name)
+        assert {s.key for s in other.setups} == {s.key for s in grid.setups}, name
+        assert shared(other) == shared(grid) and len(shared(grid)) == 2 * 3 * 3, name
