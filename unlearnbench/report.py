@@ -76,7 +76,8 @@ EXTRA = ["mia", "mia_gap", "zrf", "kl_to_retrain", "activation_distance", "acc_f
 METHOD_NAMES = {"original": "Initial", "retrain": "Retrain", "finetune": "Fine-tune",
                 "fast_effective": "Fast-Effective", "bad_teaching": "Bad Teaching", "pbu": "PBU",
                 "grad_ascent": "NegGrad", "boundary_shrink": "Boundary Shrink", "boundary_expand": "Boundary Expanding",
-                "jit": "JiT", "delete": "DELETE"}
+                "jit": "JiT", "delete": "DELETE", "ssd": "SSD", "lfssd": "LFSSD", "scrub": "SCRUB",
+                "neggrad_plus": "NegGrad+", "salun": "SalUn", "l1_sparse": "l1-sparse", "random_label": "Random labels"}
 DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar100": "CIFAR-100", "food101": "Food-101"}
 MODEL_NAMES = {"resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50",
                "densenet121": "DenseNet-121", "convnext_large": "ConvNeXt-L"}
