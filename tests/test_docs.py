@@ -203,3 +203,36 @@ def test_configuration_reference_gives_every_default_and_range(cls):
         f"| {k} | {d} | {v} | ... |" for k, d, v in expected)
     assert documented == expected, f"docs/configuration.md, {cls.__name__}: rows should read\n" + "\n".join(
         f"| {k} | {d} | {v} | ... |" for k, d, v in expected)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the README's headline table is the committed report's
+# --------------------------------------------------------------------------------------------------------------------
+HEADLINE_SOURCE = ROOT / "results/mnist/report/methods.csv"
+
+
+def _mean_std(cell: str) -> str:
+    """'97.57 ± 0.03 [97.49, 97.65]' → '97.57 ± 0.03'; a count with no spread ('9000 ± 0 …') → '9000'."""
+    value = cell.split(" [")[0]
+    mean, _, std = value.partition(" ± ")
+    return mean if std.strip("0.") == "" and mean.isdigit() else value
+
+
+def headline_markdown() -> str:
+    """The README's results table: every method of results/mnist's pooled table (report/methods.csv), A_Df, A_Dr,
+    time and samples seen as mean ± std over the forget classes × seeds."""
+    import csv
+    with HEADLINE_SOURCE.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    lines = ["| method | n | A_Df | A_Dr | time (s) | forget / retain seen |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['method']} | {r['n']} | {_mean_std(r['A_Df'])} | {_mean_std(r['A_Dr'])} | "
+                     f"{_mean_std(r['time (s)'])} | {_mean_std(r['forget seen'])} / {_mean_std(r['retain seen'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def test_the_readme_headline_table_is_the_committed_report():
+    readme = (ROOT / "README.md").read_text()
+    m = re.search(r"<!-- headline:[^\n]*-->\n(.*?)<!-- end of headline -->", readme, re.S)
+    assert m, "README.md: the headline table's markers are missing"
+    assert m.group(1) == headline_markdown(), f"README.md's headline table should read:\n{headline_markdown()}"
