@@ -4,6 +4,7 @@ methods table is what `unlearnbench list --markdown` prints, and the field table
 setting's real default and range. Cheap: no data is loaded and nothing is trained."""
 from __future__ import annotations
 
+import csv
 import dataclasses
 import re
 import tomllib
@@ -141,12 +142,17 @@ def test_repository_paths_named_in_the_docs_exist():
     assert not missing, f"paths named in the docs that do not exist: {missing}"
 
 
+def readme_block(name: str) -> str:
+    """The README's text between `<!-- NAME: ... -->` and `<!-- end of NAME -->` (a generated block)."""
+    readme = (ROOT / "README.md").read_text()
+    m = re.search(rf"<!-- {name}:[^\n]*-->\n(.*?)<!-- end of {name} -->", readme, re.S)
+    assert m, f"README.md: the {name}'s markers are missing"
+    return m.group(1)
+
+
 def test_the_readme_methods_table_is_the_registry():
     from unlearnbench.run import methods_markdown
-    readme = (ROOT / "README.md").read_text()
-    m = re.search(r"<!-- methods table:[^\n]*-->\n(.*?)<!-- end of methods table -->", readme, re.S)
-    assert m, "README.md: the methods table's markers are missing"
-    assert m.group(1) == methods_markdown(), "regenerate it with `unlearnbench list --markdown`"
+    assert readme_block("methods table") == methods_markdown(), "regenerate it with `unlearnbench list --markdown`"
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -221,7 +227,6 @@ def _mean_std(cell: str) -> str:
 def headline_markdown() -> str:
     """The README's results table: every method of results/mnist's pooled table (report/methods.csv), A_Df, A_Dr,
     time and samples seen as mean ± std over the forget classes × seeds."""
-    import csv
     with HEADLINE_SOURCE.open(newline="") as f:
         rows = list(csv.DictReader(f))
     lines = ["| method | n | A_Df | A_Dr | time (s) | forget / retain seen |", "|---|---|---|---|---|---|"]
@@ -232,7 +237,5 @@ def headline_markdown() -> str:
 
 
 def test_the_readme_headline_table_is_the_committed_report():
-    readme = (ROOT / "README.md").read_text()
-    m = re.search(r"<!-- headline:[^\n]*-->\n(.*?)<!-- end of headline -->", readme, re.S)
-    assert m, "README.md: the headline table's markers are missing"
-    assert m.group(1) == headline_markdown(), f"README.md's headline table should read:\n{headline_markdown()}"
+    expected = headline_markdown()
+    assert readme_block("headline") == expected, f"README.md's headline table should read:\n{expected}"
