@@ -5,11 +5,11 @@
 
 For one cell of a sweep file (θ* from the checkpoint cache, trained if missing) it runs the cell's method as the
 sweep does, then evaluates the one unlearned model on the test set three ways: as every record does (eval mode, the
-running statistics), with each BatchNorm layer normalising by the test batch's own statistics (train mode, no
-gradient, on a copy), and after `recalibrate_bn` recomputes the running statistics from the retain training images
-at the final weights (a copy again). If the last two recover A_Dr, the weights are intact and the running statistics
-are what the method broke. It exists to explain a number, not to produce one: the recalibration reads the retain
-set, which a retain-free method never sees.
+running statistics), with each BatchNorm layer normalising by the test batch's own statistics
+(`predict_batch_statistics`: train mode, on a copy), and after `recalibrate_bn` recomputes the running statistics
+from the retain training images at the final weights (a copy again). If the last two recover A_Dr, the weights are
+intact and the running statistics are what the method broke. It exists to explain a number, not to produce one: the
+recalibration reads the retain set, which a retain-free method never sees.
 """
 from __future__ import annotations
 
@@ -17,20 +17,11 @@ import argparse
 import copy
 from pathlib import Path
 
-import torch
-
 from unlearnbench.plan import load_sweep, select_cells
 from unlearnbench.run import add_env_options, env_from_args
+from unlearnbench.runtime import deterministic
 from unlearnbench.sweep import _runner
-from unlearnbench.train import forget_retain_accuracy, predict, recalibrate_bn
-
-
-@torch.no_grad()
-def batch_statistics_logits(model: torch.nn.Module, test, runtime, batch: int) -> torch.Tensor:
-    """Logits with every BatchNorm layer in train mode (each batch normalised by its own statistics), on a copy so
-    that the model's running statistics stay as they are."""
-    twin = copy.deepcopy(model).train()
-    return torch.cat([twin(runtime.inputs(b.x)).float().cpu() for b in test.batches(batch)])
+from unlearnbench.train import forget_retain_accuracy, predict, predict_batch_statistics, recalibrate_bn
 
 
 def main() -> None:
@@ -53,10 +44,11 @@ def main() -> None:
     model, facts = runner.unlearn(cell)
     recalibrated = copy.deepcopy(model)
     recalibrate_bn(recalibrated, data.sample_set("train", "retain", k), runtime, cell.setup.train.batch_size)
+    with deterministic(args.seed):  # dropout, if the model has any, draws from the global RNG in train mode
+        batch_statistics = predict_batch_statistics(model, test, runtime, args.batch)
     rows = [("θ*, eval mode", predict(original.eval(), test, runtime, cell.eval.batch_size)),
             ("unlearned, eval mode (the record's)", predict(model.eval(), test, runtime, cell.eval.batch_size)),
-            (f"unlearned, batch statistics (test batches of {args.batch})",
-             batch_statistics_logits(model, test, runtime, args.batch)),
+            (f"unlearned, batch statistics (test batches of {args.batch})", batch_statistics),
             ("unlearned, running statistics recalibrated on D_r",
              predict(recalibrated.eval(), test, runtime, cell.eval.batch_size))]
     print(f"{cell.setup.data.name}/{cell.setup.model.name} class {k} seed {args.seed}, {cell.method} "

@@ -9,7 +9,8 @@ from unlearnbench.config import ModelConfig, TrainRecipe
 from unlearnbench.data import SampleSet, TensorSource
 from unlearnbench.models import create_model
 from unlearnbench.runtime import Runtime, generator
-from unlearnbench.train import accuracy, fit, forget_retain_accuracy, make_optimizer, predict, train_steps
+from unlearnbench.train import (accuracy, fit, forget_retain_accuracy, make_optimizer, predict,
+                                predict_batch_statistics, train_steps)
 
 CPU = Runtime(torch.device("cpu"))
 
@@ -22,6 +23,19 @@ def test_accuracy_by_hand():
     assert acc_f == pytest.approx(50.0)  # class-1 samples: #1 right, #2 wrong
     assert acc_r == pytest.approx(100 * 2 / 3)  # others: #0 right, #3 right, #4 wrong
     assert math.isnan(accuracy(logits[:0], labels[:0]))
+
+
+def test_batch_statistics_normalise_each_batch_and_leave_the_model_alone():
+    images = torch.tensor([1, 3, 10, 14, 20], dtype=torch.uint8).view(5, 1, 1, 1)
+    data = SampleSet.of(TensorSource(images, torch.zeros(5, dtype=torch.long), (0.0,), (1 / 255,)))  # x = pixel value
+    model = torch.nn.Sequential(torch.nn.BatchNorm2d(1, affine=False), torch.nn.Flatten())
+    model[0].running_mean.fill_(100.0)  # stale statistics: eval mode would map every input far below zero
+    model.eval()
+    out = predict_batch_statistics(model, data, CPU, batch_size=2, drop_last=True)
+    # batch [1, 3]: mean 2, biased variance 1 -> -1, 1; batch [10, 14]: mean 12, variance 4 -> -1, 1; [20] dropped
+    torch.testing.assert_close(out.squeeze(1), torch.tensor([-1.0, 1.0, -1.0, 1.0]), atol=1e-4, rtol=0)
+    assert float(model[0].running_mean) == 100.0 and not model.training
+    assert len(predict_batch_statistics(model, data, CPU, batch_size=3)) == 5  # a partial batch is kept by default
 
 
 def test_predict_is_sample_weighted_over_a_partial_last_batch():

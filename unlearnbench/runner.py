@@ -24,7 +24,7 @@ from .metrics import activation_distance, kl_divergence, mia_score, speedup, zrf
 from .models import create_model, live_residual_branches
 from .plan import ORACLE
 from .runtime import DATA_ORDER, Runtime, describe_device, deterministic, generator, resolve_device, versions
-from .train import accuracy, fit, forget_retain_accuracy, predict
+from .train import accuracy, fit, forget_retain_accuracy, predict, predict_batch_statistics
 
 log = logging.getLogger("unlearnbench")
 
@@ -137,14 +137,11 @@ class Runner:
         train, test = data.sample_set("train"), data.sample_set("test")
         train = train.subset(torch.randperm(len(train), generator=g)[:CHECK_IMAGES].sort().values)
         test = test.subset(torch.randperm(len(test), generator=g)[:CHECK_IMAGES].sort().values)
-        probe, size = copy.deepcopy(model).train(), min(max(setup.train.batch_size, 16), len(train))
-        hits = seen = 0
-        with deterministic(setup.seed), runtime.autocast():  # dropout in train mode draws from the global RNG
-            for b in train.batches(size, drop_last=True):  # full batches: a batch of one has no batch statistics
-                hits += int((probe(runtime.inputs(b.x)).argmax(1) == b.y).sum())
-                seen += len(b.y)
-        del probe
-        found = {"train_mode": 100.0 * hits / max(seen, 1),
+        size = min(max(setup.train.batch_size, 16), len(train))
+        with deterministic(setup.seed):  # dropout in train mode draws from the global RNG
+            train_mode = predict_batch_statistics(model, train, runtime, size, drop_last=True)
+        kept = train.labels[:len(train_mode)].cpu()  # the full batches' images, in order
+        found = {"train_mode": accuracy(train_mode, kept) if len(kept) else 0.0,
                  "eval_train": accuracy(predict(model, train, runtime), train.labels.cpu()),
                  "eval_test": accuracy(predict(model, test, runtime), test.labels.cpu())}
         has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())

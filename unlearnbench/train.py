@@ -10,6 +10,7 @@ every method that derives its recipe from θ*'s switches it off, so a method's p
 """
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -173,6 +174,21 @@ def predict(model: nn.Module, data: SampleSet, runtime: Runtime, batch_size: int
         with runtime.autocast():
             out.append(model(runtime.inputs(batch.x)).float().cpu())
     model.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+@torch.no_grad()
+def predict_batch_statistics(model: nn.Module, data: SampleSet, runtime: Runtime, batch_size: int, *,
+                             drop_last: bool = False) -> Tensor:
+    """Logits (float32, CPU), in order, with every BatchNorm layer normalising by each batch's own statistics (train
+    mode). A copy runs, so the model's running statistics and mode stay as they are. `drop_last` leaves out a last
+    partial batch (a batch of one has no batch statistics). Dropout in train mode draws from the global RNG: seed it
+    around the call for a repeatable result."""
+    probe = copy.deepcopy(model).train()
+    out = []
+    for batch in data.batches(batch_size, drop_last=drop_last):
+        with runtime.autocast():
+            out.append(probe(runtime.inputs(batch.x)).float().cpu())
     return torch.cat(out) if out else torch.zeros(0)
 
 
