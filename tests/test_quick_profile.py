@@ -21,7 +21,8 @@ def test_committed_records_are_the_profiles_cells():
 
 def test_step_counts_match_the_official_ones():
     """Bad Teaching: the official single epoch over full MNIST, (5,851 + 0.3 · 54,149) / 256 → 87 steps; PBU's
-    ceiling: the official 5 epochs of ⌈5,851 / 64⌉ = 92 steps; UNSIR's retain subset: all 9,000 retain images."""
+    ceiling: the official 5 epochs of ⌈5,851 / 64⌉ = 92 steps; UNSIR's retain subset: all 9,000 retain images;
+    fine-tune: θ*'s epoch count."""
     cells = {c.method: c for c in load_sweep(CONFIG).cells}
     per_class = cells["original"].setup.data.train_per_class
     forget, retain = per_class, 9 * per_class
@@ -34,4 +35,6 @@ def test_step_counts_match_the_official_ones():
     assert cells["fast_effective"].hparams.retain_per_class == per_class
     recorded = {r["method"]: r for r in load_records(RESULTS)}
     assert recorded["bad_teaching"]["diagnostics"]["steps"] == bt_steps
-    assert recorded["finetune"]["diagnostics"]["steps"] == math.ceil(retain / cells["finetune"].hparams.batch_size)
+    ft = cells["finetune"].hparams
+    assert ft.epochs == cells["original"].setup.train.epochs  # the official rule: as many epochs as θ* (10 and 10)
+    assert recorded["finetune"]["diagnostics"]["steps"] == ft.epochs * math.ceil(retain / ft.batch_size)
