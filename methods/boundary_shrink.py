@@ -24,12 +24,9 @@ accumulates no parameter gradients (BU calls `backward`, whose parameter gradien
 "Enhanced Boundary Unlearning" terms (`extra_exp`: curvature regulariser, reweighting) are not the default and are
 not implemented.
 
-Variant `boundary_shrink+keep_bn` (ours; `bn_stats = "keep"`, as `pbu+keep_bn`): the model trains in train mode on
-batches of the forget class alone, so BatchNorm's running statistics, which the tested model normalises with, drift
-toward that one class's statistics. That drift alone changes the predictions, whatever the loss (on the test fixture a
-learning rate of 1e-12 lowers the forget accuracy as much as the default does). With the switch, BatchNorm still
-normalises each batch by its own statistics, but the running statistics stay θ*'s, so what changes is the loss's
-doing.
+Variant `boundary_shrink+keep_bn` (ours; `bn_stats = "keep"`, as `pbu+keep_bn`): every batch is still normalised by its
+own statistics, but BatchNorm's running statistics stay θ*'s instead of drifting toward the forget class's; why
+that matters is in docs/methods_retain_free.md ("BatchNorm's running statistics: the `+keep_bn` variants").
 """
 from __future__ import annotations
 
