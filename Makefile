@@ -26,6 +26,7 @@ PROFILE ?= quick
 JOBS    ?= 0
 SET     ?=
 BENCH_ARGS ?=
+RESULTS ?=# empty: results/<sweep name>, where the repository's committed records are (the sweep resumes from them)
 
 .PHONY: install test run bench report perf clean
 
@@ -46,9 +47,9 @@ run: install
 
 bench: install
 	@$(PY) -m unlearnbench.sweep --config benchmarks/$(DATASET)_$(PROFILE).toml --jobs $(JOBS) \
-		$(foreach s,$(SET),--set $(s)) $(BENCH_ARGS); rc=$$?; \
-	if [ $$rc -ne 2 ]; then $(MAKE) --no-print-directory report RESULTS=$$($(PY) -c "import tomllib; \
-		print('results/' + tomllib.load(open('benchmarks/$(DATASET)_$(PROFILE).toml', 'rb'))['name'])"); fi; \
+		$(if $(RESULTS),--results $(RESULTS)) $(foreach s,$(SET),--set $(s)) $(BENCH_ARGS); rc=$$?; \
+	if [ $$rc -ne 2 ]; then $(MAKE) --no-print-directory report RESULTS=$(or $(RESULTS),$$($(PY) -c "import tomllib; \
+		print('results/' + tomllib.load(open('benchmarks/$(DATASET)_$(PROFILE).toml', 'rb'))['name'])")); fi; \
 	exit $$rc
 
 report: install
