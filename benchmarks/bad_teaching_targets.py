@@ -35,7 +35,7 @@ from unlearnbench.config import parse_assignments
 from unlearnbench.methods.bad_teaching import chosen_teacher, incompetent_teacher, prefers
 from unlearnbench.plan import Overrides, load_sweep, select_cells
 from unlearnbench.run import add_env_options, env_from_args
-from unlearnbench.sweep import _runner
+from unlearnbench.sweep import shared_runner
 from unlearnbench.train import predict
 
 
@@ -83,7 +83,7 @@ def main() -> None:
     sweep = select_cells(load_sweep(Path(args.config), extra), {"method": "bad_teaching", "seed": str(args.seed),
                                                           "forget_class": str(args.forget_class)})
     cell = sweep.cells[0]
-    runner = _runner(env_from_args(args))
+    runner = shared_runner(env_from_args(args))
     data = runner.data(cell.setup.data)
     forget_test = data.test.labels == cell.forget_class
     runtime, batch = runner.runtime(cell.setup.train), cell.eval.batch_size

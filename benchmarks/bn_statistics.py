@@ -20,7 +20,7 @@ from pathlib import Path
 from unlearnbench.plan import load_sweep, select_cells
 from unlearnbench.run import add_env_options, env_from_args
 from unlearnbench.runtime import deterministic
-from unlearnbench.sweep import _runner
+from unlearnbench.sweep import shared_runner
 from unlearnbench.train import forget_retain_accuracy, predict, predict_batch_statistics, recalibrate_bn
 
 
@@ -36,7 +36,7 @@ def main() -> None:
     sweep = select_cells(load_sweep(Path(args.config)), {"method": args.method, "seed": str(args.seed),
                                                          "forget_class": str(args.forget_class)})
     cell = sweep.cells[0]
-    runner = _runner(env_from_args(args))
+    runner = shared_runner(env_from_args(args))
     data = runner.data(cell.setup.data)
     runtime, labels, k = runner.runtime(cell.setup.train), data.test.labels, cell.forget_class
     test = data.sample_set("test")

@@ -18,7 +18,7 @@ from pathlib import Path
 from unlearnbench.method import get_method
 from unlearnbench.plan import load_sweep, select_cells
 from unlearnbench.run import add_env_options, env_from_args, setup_logging
-from unlearnbench.sweep import _runner
+from unlearnbench.sweep import shared_runner
 from unlearnbench.train import forget_retain_accuracy, predict
 
 
@@ -34,7 +34,7 @@ def main() -> None:
     for name in args.method:
         if (get_method(name).base or name) != "pbu":
             ap.error(f"{name} is not PBU or one of its variants")
-    runner = _runner(env_from_args(args))
+    runner = shared_runner(env_from_args(args))
     print(f"{'class':>5} {'seed':>4} {'method':<16} {'A_Df':>6} {'A_Dr':>6} {'θ* A_Dr':>7} {'steps':>5} "
           f"{'stopped':>7} {'draws':>6} {'s (no Fisher)':>13}", flush=True)
     for seed in args.seed:

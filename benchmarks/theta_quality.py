@@ -37,7 +37,7 @@ from unlearnbench.plan import Overrides, load_sweep, select_cells
 from unlearnbench.run import add_env_options, env_from_args, setup_logging
 from unlearnbench.runner import theta_warning
 from unlearnbench.runtime import describe_device, versions
-from unlearnbench.sweep import _runner
+from unlearnbench.sweep import shared_runner
 from unlearnbench.train import accuracy, predict, recalibrate_bn
 
 COLUMNS = ["data set", "model", "params (M)", "BN", "train s", "train-mode (train)", "eval-mode (train)",
@@ -74,7 +74,7 @@ def main() -> None:
     extra = Overrides(data=parse_assignments(args.data, "--data"), train=parse_assignments(args.train, "--train"))
     sweep = load_sweep(args.config, extra)
     sweep = select_cells(sweep, parse_assignments(args.only, "--only")) if args.only else sweep
-    runner = _runner(env_from_args(args))
+    runner = shared_runner(env_from_args(args))
     rows, start, verified = [], time.perf_counter(), None
     for setup in sweep.setups:
         model, meta, _ = runner.original(setup)

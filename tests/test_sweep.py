@@ -246,7 +246,7 @@ def test_estimate_counts_the_oracles_that_a_share_without_retrain_cells_trains(g
     from unlearnbench.plan import Overrides, load_sweep, select_cells
     from unlearnbench.runner import Env
     monkeypatch.setattr(sweep_mod, "_sample_seconds", lambda runner, setup: 1e-3)
-    runner = sweep_mod._runner(Env(data_root, tmp_path / "c", device="cpu", download=False))
+    runner = sweep_mod.shared_runner(Env(data_root, tmp_path / "c", device="cpu", download=False))
 
     def cost(extra: Overrides) -> float:
         share = select_cells(load_sweep(grid, extra), {"seed": "1", "method": "pbu"})

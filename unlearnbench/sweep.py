@@ -66,7 +66,7 @@ class Outcome:
 _RUNNERS: dict[Env, Runner] = {}
 
 
-def _runner(env: Env) -> Runner:
+def shared_runner(env: Env) -> Runner:
     """One Runner per worker process and device, so that data and originals stay loaded across jobs."""
     if env not in _RUNNERS:
         _RUNNERS[env] = Runner(env)
@@ -128,7 +128,7 @@ def execute(job: Job, env: Env, results: str, threads: int, jobs_per_gpu: int = 
     store = RecordStore(Path(results))
     try:
         with _device_slot(env, jobs_per_gpu) as local:
-            runner = _runner(local)
+            runner = shared_runner(local)
             if job.kind == "original":
                 _, meta, hit = runner.original(job.setup)
                 return Outcome(job.label, "cached" if hit else "trained", time.perf_counter() - start,
@@ -470,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in (results, results / "records", results / "logs"):  # checked now: nothing is computed in vain
         check_dir(path, what)
     env = env_from_args(args)
-    runner = _runner(env)
+    runner = shared_runner(env)
     workers = plan_workers(visible_gpus(env, runner.device), args.jobs, args.jobs_per_gpu, not args.scheduler)
     n_jobs = workers.n_jobs
     _check_data(sweep, runner)

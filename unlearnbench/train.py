@@ -168,13 +168,9 @@ def recalibrate_bn(model: nn.Module, data: SampleSet, runtime: Runtime, batch_si
 def predict(model: nn.Module, data: SampleSet, runtime: Runtime, batch_size: int = 1024) -> Tensor:
     """Logits (float32, CPU) for every sample of `data`, in order, with the model in eval mode."""
     was_training = model.training
-    model.eval()
-    out = []
-    for batch in data.batches(batch_size):
-        with runtime.autocast():
-            out.append(model(runtime.inputs(batch.x)).float().cpu())
+    out = _logits(model.eval(), data, runtime, batch_size)
     model.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0)
+    return out
 
 
 @torch.no_grad()
@@ -184,11 +180,15 @@ def predict_batch_statistics(model: nn.Module, data: SampleSet, runtime: Runtime
     mode). A copy runs, so the model's running statistics and mode stay as they are. `drop_last` leaves out a last
     partial batch (a batch of one has no batch statistics). Dropout in train mode draws from the global RNG: seed it
     around the call for a repeatable result."""
-    probe = copy.deepcopy(model).train()
+    return _logits(copy.deepcopy(model).train(), data, runtime, batch_size, drop_last)
+
+
+def _logits(model: nn.Module, data: SampleSet, runtime: Runtime, batch_size: int, drop_last: bool = False) -> Tensor:
+    """The model's logits (float32, CPU) for `data`'s batches in order, in whatever mode the model is in."""
     out = []
     for batch in data.batches(batch_size, drop_last=drop_last):
         with runtime.autocast():
-            out.append(probe(runtime.inputs(batch.x)).float().cpu())
+            out.append(model(runtime.inputs(batch.x)).float().cpu())
     return torch.cat(out) if out else torch.zeros(0)
 
 
