@@ -1,7 +1,8 @@
 """θ*'s quality per architecture: train-mode against eval-mode accuracy, without and with `bn_recalibrate`.
 
     python benchmarks/theta_quality.py benchmarks/robustness.toml [--only model=resnet18,resnet50]
-        [--data train_per_class=100] [--train epochs=2] [--verify] [--out results/robustness/theta_quality.md]
+        [--data train_per_class=100] [--train epochs=2] [--verify] [--resume]
+        [--out results/robustness/theta_quality.md]
 
 For every θ* of the sweep file (each data set × model × seed; the file's recipe, data and model settings, then the
 overrides given here), trained by the harness (`Runner.original`: from the checkpoint cache, trained if missing), it
@@ -16,14 +17,15 @@ a second training; `--verify` trains the first BatchNorm architecture's through 
 `bn_recalibrate = true` as well and checks that every tensor is identical. Models without BatchNorm (ConvNeXt, ViT)
 have nothing to recalibrate.
 
-Writes a Markdown table (--out) and one JSON line per θ* beside it (.jsonl).
+Writes a Markdown table (--out) and one JSON line per θ* beside it (.jsonl), after every θ*. `--resume` keeps the
+lines of an earlier run whose θ* is one of this run's (same cache key: same recipe, data and model) and measures only
+the others, so a run stopped at a session's end goes on in the next; each line names the host that trained its θ*.
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import json
-import platform
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -32,6 +34,7 @@ import torch
 from torch import nn
 
 from unlearnbench.config import parse_assignments
+from unlearnbench.files import atomic_write_bytes
 from unlearnbench.models import count_parameters
 from unlearnbench.plan import Overrides, load_sweep, select_cells
 from unlearnbench.run import add_env_options, env_from_args, setup_logging
@@ -67,6 +70,8 @@ def main() -> None:
     ap.add_argument("--train", action="append", default=[], metavar="KEY=VALUE", help="over the file's [train]")
     ap.add_argument("--verify", action="store_true", help="train the first BatchNorm θ* with bn_recalibrate too, "
                                                          "and check it equals the recalibrated copy")
+    ap.add_argument("--resume", action="store_true", help="keep the rows of --out's .jsonl whose θ* is one of this "
+                                                          "run's, and measure only the others")
     ap.add_argument("--out", type=Path, default=Path("results/robustness/theta_quality.md"))
     add_env_options(ap)
     args = ap.parse_args()
@@ -75,12 +80,18 @@ def main() -> None:
     sweep = load_sweep(args.config, extra)
     sweep = select_cells(sweep, parse_assignments(args.only, "--only")) if args.only else sweep
     runner = shared_runner(env_from_args(args))
-    rows, start, verified = [], time.perf_counter(), None
+    rows = resumable_rows(args.out.with_suffix(".jsonl"), [s.key for s in sweep.setups]) if args.resume else []
+    done, order = {r["key"] for r in rows}, {s.key: i for i, s in enumerate(sweep.setups)}
+    verified = next((f"{r['dataset']}/{r['model']}" for r in rows if r.get("verified")), None)
     for setup in sweep.setups:
+        if setup.key in done:
+            continue
+        began = time.perf_counter()
         model, meta, _ = runner.original(setup)
         row = {"dataset": setup.data.name, "model": setup.model.name, "timm_args": setup.model.timm_args,
                "seed": setup.seed, "params": count_parameters(model), "bn": has_bn(model),
-               "train_seconds": meta["seconds"], "key": meta["key"], "without": measure(runner, setup, model)}
+               "train_seconds": meta["seconds"], "key": meta["key"], "trained_on": meta.get("device"),
+               "without": measure(runner, setup, model)}
         if row["bn"]:
             with_setup = replace(setup, train=replace(setup.train, bn_recalibrate=True))
             recalibrated = copy.deepcopy(model)
@@ -94,18 +105,48 @@ def main() -> None:
                 if not all(torch.equal(a[k], b[k]) for k in a):
                     raise SystemExit(f"{verified}: bn_recalibrate through Runner.original differs from the "
                                      "recalibrated copy")
+                row["verified"] = True
             row["with"] = measure(runner, with_setup, recalibrated)
+        row["seconds"] = time.perf_counter() - began
         rows.append(row)
+        rows.sort(key=lambda r: order[r["key"]])
         print(json.dumps(row), flush=True)
         # after every θ*: an interrupted run keeps what it measured
-        write(args.out, sweep, rows, time.perf_counter() - start, verified, describe_device(runner.device))
+        write(args.out, sweep, rows, verified, describe_device(runner.device))
+    if rows:  # a resumed run with nothing left still rewrites the table from its rows
+        write(args.out, sweep, rows, verified, describe_device(runner.device))
+
+
+def resumable_rows(path: Path, keys: list[str]) -> list[dict]:
+    """The rows of an earlier run's .jsonl whose θ* key is in `keys`, in `keys`' order; a missing file gives none.
+    Rows of other θ*s (another recipe, or a key changed since) are dropped, and said so."""
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    kept = sorted((r for r in rows if r["key"] in keys), key=lambda r: keys.index(r["key"]))
+    print(f"resuming from {path}: {len(kept)} θ* measured already"
+          + (f", {len(rows) - len(kept)} row(s) of other θ*s dropped" if len(rows) > len(kept) else ""), flush=True)
+    return kept
+
+
+def _wall_time(rows: list[dict]) -> str:
+    untimed = sum("seconds" not in r for r in rows)
+    if untimed:
+        return f"Wall time: not recorded for {untimed} of the rows."
+    return (f"Wall time {sum(r['seconds'] for r in rows) / 60:.1f} min over these rows (training and measuring; each "
+            "row's `seconds` in the .jsonl).")
+
+
+def _host(device: dict) -> str:
+    return (f"{device.get('name')}, {device.get('threads')} thread(s) of {device.get('cores')} cores, vector flags "
+            f"{' '.join(device.get('vector_flags', [])) or '-'}")
 
 
 def _pct(x: float) -> str:
     return f"{x:.1f}"
 
 
-def write(out: Path, sweep, rows: list[dict], seconds: float, verified: str | None, device: dict) -> None:
+def write(out: Path, sweep, rows: list[dict], verified: str | None, device: dict) -> None:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
         w, b = r["without"], r.get("with")
@@ -120,15 +161,16 @@ def write(out: Path, sweep, rows: list[dict], seconds: float, verified: str | No
             cells += ["—", "—", "—", "—"]
         lines.append("| " + " | ".join(cells) + " |")
     s = sweep.setups[0]
+    hosts = sorted({_host(r["trained_on"]) for r in rows if r.get("trained_on")})
     header = [
         f"# θ* quality per architecture ({sweep.name}: {len(rows)} of {len(sweep.setups)} θ*)", "",
         f"Protocol: the sweep file's θ*s, {s.data.train_per_class or 'all'} training images per class, "
         f"{s.data.test_per_class or 'all'} test images per class, recipe {s.train.optimizer} lr {s.train.lr:g}, "
         f"batch {s.train.batch_size}, {s.train.scheduler} schedule, {s.train.epochs} epoch(s), seed "
         f"{', '.join(sorted({str(x.seed) for x in sweep.setups}))}.",
-        f"Host: {platform.node()}, {device.get('name')}, {device.get('threads')} thread(s) of {device.get('cores')} "
-        f"cores, vector flags {' '.join(device.get('vector_flags', [])) or '-'}; torch {versions()['torch']}, timm "
-        f"{versions()['timm']}, git {versions()['git']}. Wall time {seconds / 60:.1f} min (training included).",
+        f"Host of this run: {_host(device)}; torch {versions()['torch']}, timm {versions()['timm']}, git "
+        f"{versions()['git']}. {_wall_time(rows)}"
+        + (f" θ*s trained on: {'; '.join(hosts)}." if hosts else ""),
         "",
         "Accuracies in %. *train-mode (train)* / *eval-mode (train)*: the same 512 training images, BatchNorm "
         "normalising by each batch's statistics / by the running statistics; *eval-mode test*: the whole evaluated "
@@ -141,8 +183,10 @@ def write(out: Path, sweep, rows: list[dict], seconds: float, verified: str | No
         header += [f"Checked (`--verify`): {verified} trained through Runner.original with bn_recalibrate = true is "
                    "bit-identical to the recalibrated copy.", ""]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(header + lines) + "\n")
-    out.with_suffix(".jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # rows first, then the table: killed in between, --resume rewrites the table from the rows
+    atomic_write_bytes(out.with_suffix(".jsonl"), lambda f: f.write("".join(json.dumps(r) + "\n" for r in rows)),
+                       mode="w")
+    atomic_write_bytes(out, lambda f: f.write("\n".join(header + lines) + "\n"), mode="w")
     print(f"wrote {out} and {out.with_suffix('.jsonl')} ({len(rows)} of {len(sweep.setups)} θ*)", flush=True)
 
 
