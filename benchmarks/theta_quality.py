@@ -113,7 +113,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         # after every θ*: an interrupted run keeps what it measured
         write(args.out, sweep, rows, verified, describe_device(runner.device))
-    if rows:  # a resumed run with nothing left still rewrites the table from its rows
+    if rows and len(rows) == len(done):  # a resumed run with nothing left still rewrites the table from its rows
         write(args.out, sweep, rows, verified, describe_device(runner.device))
 
 
