@@ -77,11 +77,14 @@ def main() -> None:
     ap.add_argument("--teacher-draws", type=int, default=0, metavar="N",
                     help="only describe the cell's teachers of draws 0..N-1 and which teacher_check rejects each")
     ap.add_argument("--hp", action="append", metavar="KEY=VALUE", help="a Bad Teaching hyperparameter override")
+    ap.add_argument("--dataset", help="the cell's data set, where the sweep file has several (default: its first)")
+    ap.add_argument("--model", help="the cell's model, where the sweep file has several (default: its first)")
     add_env_options(ap)
     args = ap.parse_args()
     extra = Overrides(method={"bad_teaching": parse_assignments(args.hp, "--hp")})
     sweep = select_cells(load_sweep(Path(args.config), extra), {"method": "bad_teaching", "seed": str(args.seed),
-                                                          "forget_class": str(args.forget_class)})
+                                                          "forget_class": str(args.forget_class)}
+                         | {k: v for k, v in (("dataset", args.dataset), ("model", args.model)) if v})
     cell = sweep.cells[0]
     runner = shared_runner(env_from_args(args))
     data = runner.data(cell.setup.data)

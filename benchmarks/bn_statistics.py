@@ -2,6 +2,8 @@
 
     python benchmarks/bn_statistics.py benchmarks/mnist_quick.toml --method finetune --forget-class 8
     python benchmarks/bn_statistics.py benchmarks/mnist_retain_free.toml --method jit --forget-class 2 --seed 1
+    python benchmarks/bn_statistics.py benchmarks/robustness.toml --dataset fashion_mnist --model resnet18 \\
+        --method fast_effective --forget-class 8
 
 For one cell of a sweep file (θ* from the checkpoint cache, trained if missing) it runs the cell's method as the
 sweep does, then evaluates the one unlearned model on the test set three ways: as every record does (eval mode, the
@@ -31,10 +33,13 @@ def main() -> None:
     ap.add_argument("--forget-class", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=500, help="test batch size of the train-mode evaluation")
+    ap.add_argument("--dataset", help="the cell's data set, where the sweep file has several (default: its first)")
+    ap.add_argument("--model", help="the cell's model, where the sweep file has several (default: its first)")
     add_env_options(ap)
     args = ap.parse_args()
     sweep = select_cells(load_sweep(Path(args.config)), {"method": args.method, "seed": str(args.seed),
-                                                         "forget_class": str(args.forget_class)})
+                                                         "forget_class": str(args.forget_class)}
+                         | {k: v for k, v in (("dataset", args.dataset), ("model", args.model)) if v})
     cell = sweep.cells[0]
     runner = shared_runner(env_from_args(args))
     data = runner.data(cell.setup.data)

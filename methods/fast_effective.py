@@ -16,6 +16,12 @@ Variant `fast_effective+released` (`released_code = true`) reproduces the three 
 the impair set gets only the first 3 noise images of each copy (a loop over `batch[0].size(0)`, the channels),
 every noise sample is labelled class 0, and the model stays in train mode while the noise is learned (BatchNorm
 statistics move with the noise). The default is the corrected behaviour the paper describes.
+
+Variant `fast_effective+bt_settings` runs the paper's corrected behaviour at the numbers of the bad-teaching
+repository's UNSIR (GitHub vikram2000b/bad-teaching-unlearning @f1aa988: unlearn.py lines 100-133, Adam lr 0.1 on the
+noise, 80 noise copies; CIFARSuper20_Rocket_Unlearn.ipynb cells 28-37: 500 retain images per class, 250 noise steps,
+impair and repair one epoch each at Adam lr 1e-4, batch 256): the same authors' second published setting, whose
+learning rates are 200 and 100 times smaller than the notebook's impair and repair rates.
 """
 from __future__ import annotations
 
@@ -104,3 +110,7 @@ def fast_effective(model: nn.Module, task: UnlearnTask, hp: FastEffectiveHP, see
 
 register_variant("fast_effective+released", "fast_effective", {"released_code": True},
                  "the released code: 3 noise images per copy, labelled 0, noise learned in train mode (paper: all, k)")
+register_variant("fast_effective+bt_settings", "fast_effective",
+                 {"noise_steps": 250, "noise_copies": 80, "retain_per_class": 500, "impair_lr": 1e-4,
+                  "repair_lr": 1e-4},
+                 "the bad-teaching repo's UNSIR settings: Adam 1e-4, 250 noise steps, 80 copies, 500 per class")

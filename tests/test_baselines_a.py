@@ -219,7 +219,9 @@ def test_scrub_schedule_by_hand():
 def test_scrub_forgets_and_runs_its_passes_in_order(trained):
     model, data = trained
     trackers = {"forget": Tracker(len(data.train.labels)), "retain": Tracker(len(data.train.labels))}
-    hp = ScrubHP(epochs=3, msteps=2, lr=0.01, forget_batch_size=16, retain_batch_size=64)
+    # 10× the official lr, to forget within 3 epochs on 1,000 images; at 20× the run sits on an edge where the host's
+    # floating point (AVX2 or AVX-512) decides whether the retained classes survive
+    hp = ScrubHP(epochs=3, msteps=2, lr=0.005, forget_batch_size=16, retain_batch_size=64)
     out, diag = scrub(copy.deepcopy(model), _task(data, trackers=trackers), hp, seed=0)
     acc_f, acc_r = _accuracies(out, data)
     assert acc_f < 30 and acc_r > 70

@@ -213,6 +213,41 @@ def test_bad_teaching_moves_forget_outputs_toward_the_random_teacher(trained):
     assert kl_to_bad(student) < 0.5 * kl_to_bad(model)
 
 
+@pytest.mark.parametrize("mode, same", [("keep", True), ("update", False)])
+def test_bad_teaching_keep_bn_leaves_running_statistics_at_theta_star(mode, same, trained):
+    """Official (update): the student's train-mode batches move BatchNorm's running statistics; keep (variant
+    bad_teaching+keep_bn): they stay θ*'s while the weights still train, and the momentum is restored afterwards."""
+    model, data = trained
+    running = {k: b.clone() for k, b in model.named_buffers() if "running" in k}
+    weights = {k: p.detach().clone() for k, p in model.named_parameters()}
+    hp = BadTeachingHP(lr=1e-3, epochs=1, batch_size=32, bn_stats=mode)
+    student, _ = bad_teaching(copy.deepcopy(model), _task(data), hp, seed=0)
+    after = dict(student.named_buffers())
+    assert running and all(torch.equal(after[k], b) for k, b in running.items()) is same
+    assert any(not torch.equal(p, weights[k]) for k, p in student.named_parameters())
+    assert all(m.momentum == 0.1 for m in student.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_bad_teaching_recal_bn_recomputes_the_statistics_from_its_retain_subset(trained):
+    """The variant trains exactly as the default, then replaces the running statistics by those of its retain subset
+    at the final weights: same weights as the default's student, other running statistics."""
+    model, data = trained
+    hp = BadTeachingHP(lr=1e-3, epochs=1, batch_size=32)
+    default, _ = bad_teaching(copy.deepcopy(model), _task(data), hp, seed=0)
+    recal, _ = bad_teaching(copy.deepcopy(model), _task(data), dataclasses.replace(hp, bn_stats="recalibrate"), seed=0)
+    assert all(torch.equal(p, q) for p, q in zip(default.parameters(), recal.parameters()))
+    bn = [(m, n) for m, n in zip(default.modules(), recal.modules()) if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bn and not all(torch.equal(m.running_mean, n.running_mean) for m, n in bn)
+    assert all(n.momentum == 0.1 for _, n in bn)
+
+
+def test_bad_teaching_keep_bn_is_a_variant_that_leaves_the_defaults_hash():
+    from unlearnbench.config import hash_view
+    from unlearnbench.method import get_method
+    assert "bn_stats" not in hash_view(get_method("bad_teaching").resolve({}))  # older records keep their keys
+    assert get_method("bad_teaching+keep_bn").resolve({}).bn_stats == "keep"
+
+
 def test_incompetent_teacher_has_the_official_codes_init(trained):
     """timm zero-initialises each residual block's last BatchNorm; the official code's torchvision teacher does not.
     "residual" undoes it (a more confident random net), "model" keeps timm's (nearly uniform)."""

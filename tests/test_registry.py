@@ -60,8 +60,8 @@ def test_runner_hands_only_declared_data_and_counts_draws(monkeypatch, tmp_path,
 # ------------------------------------------------------------------------------------------------ variants
 def test_variants_are_listed_after_their_base_with_a_note():
     names = list_methods()
-    assert names[:6] == ["original", "retrain", "finetune", "finetune+cosine", "fast_effective",
-                         "fast_effective+released"]
+    assert names[:7] == ["original", "retrain", "finetune", "finetune+cosine", "fast_effective",
+                         "fast_effective+bt_settings", "fast_effective+released"]
     assert names.index("pbu+fixed5") == names.index("pbu") + 1
     assert "pbu+fixed5" not in list_methods(variants=False)
     for name in names:

@@ -255,5 +255,5 @@ def test_method_by_architecture_grid(tmp_path):
     header = next(ln for ln in grid.splitlines() if ln.startswith("| architecture"))
     assert [c.strip() for c in header.split("|")[2:-1]] == ["Initial", "Retrain", "PBU"]
     assert lines["ResNet-34"] == ["99.5 / 99.2", "0.0 / 99.2", "0.5 / 95.0"]  # means over seeds 0-2 and 0-1
-    assert lines["convnext_atto"] == ["98.0 / 90.0", "0.0 / 80.0", "0.0 / 79.9 ↓"]
+    assert lines["ConvNeXt-Atto"] == ["98.0 / 90.0", "0.0 / 80.0", "0.0 / 79.9 ↓"]
     assert arch_grid(summarize(records_frame(RECORDS))) == ""

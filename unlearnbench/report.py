@@ -80,7 +80,9 @@ METHOD_NAMES = {"original": "Initial", "retrain": "Retrain", "finetune": "Fine-t
                 "neggrad_plus": "NegGrad+", "salun": "SalUn", "l1_sparse": "l1-sparse", "random_label": "Random labels"}
 DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar100": "CIFAR-100", "food101": "Food-101"}
 MODEL_NAMES = {"resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50",
-               "densenet121": "DenseNet-121", "convnext_large": "ConvNeXt-L"}
+               "densenet121": "DenseNet-121", "convnext_large": "ConvNeXt-L", "convnext_atto": "ConvNeXt-Atto",
+               "efficientnet_b0": "EfficientNet-B0", "mobilenetv3_small_100": "MobileNetV3-Small",
+               "regnetx_002": "RegNetX-200MF", "vit_tiny_patch16_224": "ViT-Tiny"}
 DASH = "—"
 
 
