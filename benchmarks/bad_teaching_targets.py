@@ -1,11 +1,14 @@
 """What Bad Teaching distils toward on the forget class, and what its student ends up predicting.
 
-    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --forget-class 2 --seed 1 \\
+    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --only forget_class=2 --only seed=1 \\
         [--hp teacher_init=model]
-    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --forget-class 2 --teacher-seeds 30
-    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --forget-class 6 --seed 0 --teacher-draws 4
+    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --only forget_class=2 --only seed=0 \\
+        --teacher-seeds 30
+    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --only forget_class=6 --only seed=0 \\
+        --teacher-draws 4
 
-For one Bad Teaching cell of a sweep file (θ* from the checkpoint cache, trained if missing) it prints, on the forget
+For one Bad Teaching cell of a sweep file, named by `--only` as in the sweep (each key the file varies but the
+method), (θ* from the checkpoint cache, trained if missing) it prints, on the forget
 class's test images, for the incompetent teacher (the random network the student imitates on forget samples), θ* and
 the unlearned student: A_Df, mean top probability, mean probability of the forget class, entropy, and where the argmax
 lands. It exists to explain a number, not to produce one: a random network's softmax is close to uniform, so the
@@ -27,13 +30,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
 from unlearnbench.config import parse_assignments
+from unlearnbench.errors import UsageError, cli
 from unlearnbench.methods.bad_teaching import chosen_teacher, incompetent_teacher, prefers
-from unlearnbench.plan import Overrides, load_sweep, select_cells
+from unlearnbench.plan import Overrides, load_sweep, one_cell, selections
 from unlearnbench.run import add_env_options, env_from_args
 from unlearnbench.sweep import shared_runner
 from unlearnbench.train import predict
@@ -65,11 +71,12 @@ def teacher_preferences(task, seeds: int, init: str, test, labels: torch.Tensor,
           + f" (1/C = {1 / num_classes:.3f})")
 
 
-def main() -> None:
+@cli
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("config")
-    ap.add_argument("--forget-class", type=int, required=True)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", action="append", default=[], metavar="KEY=V", required=True,
+                    help="the cell: forget_class=, and dataset=, model=, seed= where the file has several")
     ap.add_argument("--teacher-seeds", type=int, default=0, metavar="N",
                     help="only draw the random teachers of seeds 0..N-1 and count, per class, those that prefer it")
     ap.add_argument("--teacher-images", type=int, default=2000, metavar="N",
@@ -77,15 +84,13 @@ def main() -> None:
     ap.add_argument("--teacher-draws", type=int, default=0, metavar="N",
                     help="only describe the cell's teachers of draws 0..N-1 and which teacher_check rejects each")
     ap.add_argument("--hp", action="append", metavar="KEY=VALUE", help="a Bad Teaching hyperparameter override")
-    ap.add_argument("--dataset", help="the cell's data set, where the sweep file has several (default: its first)")
-    ap.add_argument("--model", help="the cell's model, where the sweep file has several (default: its first)")
     add_env_options(ap)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     extra = Overrides(method={"bad_teaching": parse_assignments(args.hp, "--hp")})
-    sweep = select_cells(load_sweep(Path(args.config), extra), {"method": "bad_teaching", "seed": str(args.seed),
-                                                          "forget_class": str(args.forget_class)}
-                         | {k: v for k, v in (("dataset", args.dataset), ("model", args.model)) if v})
-    cell = sweep.cells[0]
+    chosen = selections(args.only)
+    if chosen.setdefault("method", "bad_teaching") != "bad_teaching":
+        raise UsageError(f"--only method={chosen['method']}: this script explains a bad_teaching cell")
+    cell = one_cell(load_sweep(Path(args.config), extra), chosen)
     runner = shared_runner(env_from_args(args))
     data = runner.data(cell.setup.data)
     forget_test = data.test.labels == cell.forget_class
@@ -95,23 +100,24 @@ def main() -> None:
         first = torch.arange(min(args.teacher_images, len(data.test.labels)))
         teacher_preferences(task, args.teacher_seeds, cell.hparams.teacher_init, data.sample_set("test").subset(first),
                             data.test.labels[first], runtime, batch)
-        return
+        return 0
     if args.teacher_draws:
         for draw in range(args.teacher_draws):
-            teacher = incompetent_teacher(task, args.seed, cell.hparams.teacher_init, draw)
+            teacher = incompetent_teacher(task, cell.setup.seed, cell.hparams.teacher_init, draw)
             logits = predict(teacher, task.forget, runtime, batch)
             rejected = [check for check in ("majority", "chance")
                         if prefers(logits, cell.forget_class, dataclasses.replace(cell.hparams, teacher_check=check))]
             print(describe(f"draw {draw}", logits, cell.forget_class) + f"  rejected by: {rejected or 'none'}")
-        return
-    incompetent, _ = chosen_teacher(task, args.seed, cell.hparams, avoid=cell.forget_class)  # the one the cell uses
+        return 0
+    incompetent, _ = chosen_teacher(task, cell.setup.seed, cell.hparams, avoid=cell.forget_class)  # the one the cell uses
     original, _, _ = runner.original(cell.setup)
     student, facts = runner.unlearn(cell)
     for name, model in (("random net", incompetent), ("θ*", original), ("student", student)):
         print(describe(name, predict(model, data.sample_set("test"), runtime, batch)[forget_test], cell.forget_class))
     print(f"unlearning {facts['unlearn_seconds']:.1f} s; forget/retain samples seen "
           f"{facts['forget_samples_seen']}/{facts['retain_samples_seen']}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -12,9 +12,12 @@ evidence, not to produce table numbers: no MIA, no oracle.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Sequence
 
+from unlearnbench.errors import cli
 from unlearnbench.method import get_method
 from unlearnbench.plan import load_sweep, select_cells
 from unlearnbench.run import add_env_options, env_from_args, setup_logging
@@ -22,14 +25,15 @@ from unlearnbench.sweep import shared_runner
 from unlearnbench.train import forget_retain_accuracy, predict
 
 
-def main() -> None:
+@cli
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("config", type=Path)
     ap.add_argument("--forget-class", type=int, nargs="+", required=True)
     ap.add_argument("--seed", type=int, nargs="+", default=[0])
     ap.add_argument("--method", nargs="+", default=["pbu", "pbu+fixed5"], help="pbu and/or its variants (see --list)")
     add_env_options(ap)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     setup_logging(args.verbose, args.quiet)
     for name in args.method:
         if (get_method(name).base or name) != "pbu":
@@ -55,7 +59,8 @@ def main() -> None:
                 print(f"{fc:>5} {seed:>4} {name:<16} {a_df:6.2f} {a_dr:6.2f} {before:7.2f} {diag['steps']:>5} "
                       f"{'yes' if diag['stopped_early'] else 'no':>7} {facts['forget_draws']:>6} "
                       f"{facts['unlearn_seconds'] - diag['fisher_seconds']:13.1f}", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -26,17 +26,20 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from torch import nn
 
 from unlearnbench.config import parse_assignments
+from unlearnbench.errors import cli
 from unlearnbench.files import atomic_write_bytes
 from unlearnbench.models import count_parameters
-from unlearnbench.plan import Overrides, load_sweep, select_cells
+from unlearnbench.plan import Overrides, load_sweep, select_cells, selections
 from unlearnbench.run import add_env_options, env_from_args, setup_logging
 from unlearnbench.runner import theta_warning
 from unlearnbench.runtime import describe_device, versions
@@ -62,7 +65,8 @@ def measure(runner, setup, model: nn.Module) -> dict[str, float]:
     return found
 
 
-def main() -> None:
+@cli
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("config", type=Path, help="a sweep file: its θ*s are measured")
     ap.add_argument("--only", action="append", default=[], metavar="KEY=V1,V2", help="dataset=, model=, seed=")
@@ -74,11 +78,11 @@ def main() -> None:
                                                           "run's, and measure only the others")
     ap.add_argument("--out", type=Path, default=Path("results/robustness/theta_quality.md"))
     add_env_options(ap)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     setup_logging(args.verbose, args.quiet)
     extra = Overrides(data=parse_assignments(args.data, "--data"), train=parse_assignments(args.train, "--train"))
     sweep = load_sweep(args.config, extra)
-    sweep = select_cells(sweep, parse_assignments(args.only, "--only")) if args.only else sweep
+    sweep = select_cells(sweep, selections(args.only)) if args.only else sweep
     runner = shared_runner(env_from_args(args))
     rows = resumable_rows(args.out.with_suffix(".jsonl"), [s.key for s in sweep.setups]) if args.resume else []
     done, order = {r["key"] for r in rows}, {s.key: i for i, s in enumerate(sweep.setups)}
@@ -188,7 +192,8 @@ def write(out: Path, sweep, rows: list[dict], verified: str | None, device: dict
                        mode="w")
     atomic_write_bytes(out, lambda f: f.write("\n".join(header + lines) + "\n"), mode="w")
     print(f"wrote {out} and {out.with_suffix('.jsonl')} ({len(rows)} of {len(sweep.setups)} θ*)", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -56,9 +56,8 @@ from unlearnbench.losses import kl_to_targets, soft_targets
 from unlearnbench.method import UnlearnTask, register_method, register_variant
 from unlearnbench.models import live_residual_branches
 from unlearnbench.runtime import generator
-from unlearnbench.train import LossFn, fit, predict, recalibrate_bn
+from unlearnbench.train import LossFn, fit, predict, recalibrate_bn, running_stats
 
-from .pbu import running_stats
 
 log = logging.getLogger(__name__)
 

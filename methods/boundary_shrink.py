@@ -43,9 +43,7 @@ from unlearnbench.config import TrainRecipe, at_least, param, positive
 from unlearnbench.data import Batch
 from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
-from unlearnbench.train import LossFn, fit
-
-from .pbu import running_stats
+from unlearnbench.train import LossFn, fit, running_stats
 
 
 @dataclass(frozen=True)

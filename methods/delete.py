@@ -44,9 +44,8 @@ from unlearnbench.config import TrainRecipe, at_least, param, positive
 from unlearnbench.data import Batch
 from unlearnbench.method import UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
-from unlearnbench.train import LossFn, fit
+from unlearnbench.train import LossFn, fit, running_stats
 
-from .pbu import running_stats
 
 #: The value the official code writes over the masked logit.
 MASKED = -1e10

@@ -45,9 +45,7 @@ from unlearnbench.config import at_least, positive
 from unlearnbench.data import Batch
 from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
-from unlearnbench.train import LossFn, make_optimizer, train_steps
-
-from .pbu import running_stats
+from unlearnbench.train import LossFn, make_optimizer, running_stats, train_steps
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,8 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -54,7 +53,7 @@ from unlearnbench.data import Batch
 from unlearnbench.fisher import diagonal_fisher
 from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
-from unlearnbench.train import accuracy, make_optimizer, predict, train_steps
+from unlearnbench.train import accuracy, make_optimizer, predict, running_stats, train_steps
 
 log = logging.getLogger("unlearnbench")
 
@@ -87,21 +86,6 @@ def set_bn_mode(model: nn.Module, mode: str) -> None:
         for m in model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.eval()
-
-
-@contextmanager
-def running_stats(model: nn.Module, mode: str) -> Iterator[None]:
-    """keep: BatchNorm still normalises with batch statistics in train mode, but its running statistics (what the
-    model uses at test time) stay θ*'s instead of drifting toward forget-only batches (momentum 0 while unlearning)."""
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if mode == "keep" else []
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.momentum = 0.0
-    try:
-        yield
-    finally:
-        for m, momentum in zip(bns, saved):
-            m.momentum = momentum
 
 
 def pbu_loss(params: list[Tensor], reference: list[Tensor], fisher: list[Tensor], hp: PBUHP):

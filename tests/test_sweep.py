@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from unlearnbench import method as registry
+from unlearnbench.errors import UsageError
 from unlearnbench.method import MethodSpec
+from unlearnbench.plan import load_sweep, one_cell, selections
 from unlearnbench.store import RecordStore
 from unlearnbench.sweep import main
 
@@ -125,6 +127,17 @@ def test_only_rejects_unknown_keys_and_empty_selections(only, message, grid, tmp
         assert rc == 0 and "6 cells" in capsys.readouterr().out
     else:
         assert rc == 2 and message in capsys.readouterr().err
+
+
+def test_one_cell_needs_every_varying_key_but_the_fixed_ones(grid):
+    sweep = load_sweep(grid)
+    cell = one_cell(sweep, selections(["method=pbu", "forget_class=7", "seed=1"]))  # dataset, model: one each
+    assert (cell.method, cell.forget_class, cell.setup.seed) == ("pbu", 7, 1)
+    with pytest.raises(UsageError, match=r"^6 cells of 'tiny' match; name one: --only forget_class=1\|2\|7 "
+                                         r"--only seed=0\|1$"):
+        one_cell(sweep, selections(["method=pbu"]))
+    with pytest.raises(UsageError, match="no cell of 'tiny' matches"):
+        one_cell(sweep, selections(["method=pbu", "forget_class=3", "seed=0"]))
 
 
 def test_missing_data_is_reported_before_any_work(grid, tmp_path, capsys, monkeypatch):

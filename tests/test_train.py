@@ -10,7 +10,7 @@ from unlearnbench.data import SampleSet, TensorSource
 from unlearnbench.models import create_model
 from unlearnbench.runtime import Runtime, generator
 from unlearnbench.train import (accuracy, fit, forget_retain_accuracy, make_optimizer, predict,
-                                predict_batch_statistics, train_steps)
+                                predict_batch_statistics, running_stats, train_steps)
 
 CPU = Runtime(torch.device("cpu"))
 
@@ -105,6 +105,20 @@ def test_fp16_is_refused_on_cpu():
     from unlearnbench.errors import UsageError
     with pytest.raises(UsageError, match="fp16 needs a CUDA device"):
         Runtime(torch.device("cpu"), precision="fp16")
+
+
+def test_running_stats_keep_freezes_the_statistics_but_not_the_normalisation():
+    x = torch.tensor([1.0, 3.0]).view(2, 1, 1, 1)  # batch mean 2, biased variance 1
+    for mode, mean_after in (("keep", 0.0), ("update", 0.2)):  # update: 0.9 · 0 + 0.1 · 2
+        bn = torch.nn.BatchNorm2d(1, affine=False).train()
+        with running_stats(bn, mode):
+            out = bn(x)
+            assert bn.momentum == (0.0 if mode == "keep" else 0.1)
+        torch.testing.assert_close(out.flatten(), torch.tensor([-1.0, 1.0]), atol=1e-4, rtol=0)  # batch statistics
+        assert float(bn.running_mean) == pytest.approx(mean_after) and bn.momentum == 0.1  # momentum given back
+    with pytest.raises(RuntimeError), running_stats(bn := torch.nn.BatchNorm1d(1), "keep"):
+        raise RuntimeError
+    assert bn.momentum == 0.1  # given back when the block fails too
 
 
 def test_bn_recalibrate_sets_running_statistics_to_the_data_average():

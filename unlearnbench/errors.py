@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import shutil
 import sys
 from contextlib import contextmanager
@@ -91,7 +92,7 @@ def cli(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] 
         module = _INVOKED_AS.get() or main.__module__
         if module == "__main__":  # run as `python -m unlearnbench.X`: the module's real name is in its spec
             spec = getattr(sys.modules["__main__"], "__spec__", None)
-            module = spec.name if spec is not None else module
+            module = spec.name if spec is not None else os.path.basename(sys.argv[0])  # a script, as argparse names it
         text = " ".join(line.strip() for line in str(message).splitlines() if line.strip())  # one line, always
         print(f"{module}: error: {text}", file=sys.stderr)
 

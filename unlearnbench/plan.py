@@ -17,9 +17,9 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from .config import Cell, DataConfig, EvalConfig, ModelConfig, Setup, TrainRecipe, build
+from .config import Cell, DataConfig, EvalConfig, ModelConfig, Setup, TrainRecipe, build, parse_assignments
 from .data import check_forget_class, get_dataset_spec, resolve_image_size
 from .errors import UsageError
 from .method import get_method
@@ -207,6 +207,27 @@ def select_cells(sweep: Sweep, selections: Mapping[str, str]) -> Sweep:
         raise UsageError(f"--only {', '.join(f'{k}={v}' for k, v in selections.items())}: no cell of "
                          f"{sweep.name!r} matches")
     return replace(sweep, cells=cells)
+
+
+def selections(items: Sequence[str] | None) -> dict[str, str]:
+    """`--only KEY=V1,V2` items as select_cells wants them; a key given twice selects both (`--only seed=0 --only
+    seed=1` is `--only seed=0,1`)."""
+    out: dict[str, str] = {}
+    for item in items or ():
+        for key, values in parse_assignments([item], "--only").items():
+            out[key] = f"{out[key]},{values}" if key in out else values
+    return out
+
+
+def one_cell(sweep: Sweep, chosen: Mapping[str, str]) -> Cell:
+    """The one cell of `sweep` that the selections name (a script that explains one cell); UsageError naming the
+    keys still open when several match."""
+    cells = select_cells(sweep, chosen).cells
+    if len(cells) == 1:
+        return cells[0]
+    open_keys = {k: list(dict.fromkeys(f(c) for c in cells)) for k, f in SELECTORS.items()}
+    pick = " ".join(f"--only {k}={'|'.join(v)}" for k, v in open_keys.items() if len(v) > 1)
+    raise UsageError(f"{len(cells)} cells of {sweep.name!r} match; name one: {pick}")
 
 
 def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:

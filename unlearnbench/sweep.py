@@ -30,7 +30,7 @@ from .config import Cell, Setup, parse_assignments
 from .errors import ArgumentParser, UsageError, cli, prog
 from .files import atomic_write_json, check_dir, make_dirs, pid_alive, writing
 from .method import Sizes, get_method
-from .plan import ORACLE, Overrides, Sweep, load_sweep, select_cells
+from .plan import ORACLE, Overrides, Sweep, load_sweep, select_cells, selections
 from .run import add_env_options, env_from_args, setup_logging
 from .runner import Env, Runner
 from .store import RecordStore
@@ -431,15 +431,6 @@ def _check_data(sweep: Sweep, runner: Runner) -> None:
         runner.data(cfg)
 
 
-def _selections(items: Sequence[str] | None) -> dict[str, str]:
-    """`--only` values; a key given twice selects both (`--only seed=0 --only seed=1` is `--only seed=0,1`)."""
-    out: dict[str, str] = {}
-    for item in items or ():
-        for key, values in parse_assignments([item], "--only").items():
-            out[key] = f"{out[key]},{values}" if key in out else values
-    return out
-
-
 def _record_cells(path: Path, cells: Sequence[Cell]) -> None:
     """Every resolved cell config ever planned into this results directory: runs of shares of a grid (`--only`)
     add to it instead of replacing the earlier shares' cells."""
@@ -453,7 +444,7 @@ def _record_cells(path: Path, cells: Sequence[Cell]) -> None:
 
 def sweep_from_args(args: Any) -> Sweep:
     """The resolved sweep (its `--only` share) a parsed command line asks for; every cell checked, no data touched."""
-    return select_cells(load_sweep(args.config, _overrides(args.set)), _selections(args.only))
+    return select_cells(load_sweep(args.config, _overrides(args.set)), selections(args.only))
 
 
 @cli

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import copy
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -162,6 +163,23 @@ def recalibrate_bn(model: nn.Module, data: SampleSet, runtime: Runtime, batch_si
     sees; no draw from the training order's generator). A model without BatchNorm is left untouched."""
     with runtime.autocast():
         torch.optim.swa_utils.update_bn((runtime.inputs(b.x) for b in data.batches(batch_size)), model)
+
+
+@contextmanager
+def running_stats(model: nn.Module, mode: str) -> Iterator[None]:
+    """Within the block, mode "keep" freezes every BatchNorm layer's running statistics (momentum 0): in train mode
+    the layers still normalise with batch statistics, but the statistics the tested model uses stay what they were
+    (θ*'s, for an unlearning method) instead of drifting toward forget-only batches. Any other mode changes nothing.
+    The methods' `bn_stats="keep"` variants share it."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if mode == "keep" else []
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, momentum in zip(bns, saved):
+            m.momentum = momentum
 
 
 @torch.no_grad()
