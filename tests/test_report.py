@@ -257,3 +257,16 @@ def test_method_by_architecture_grid(tmp_path):
     assert lines["ResNet-34"] == ["99.5 / 99.2", "0.0 / 99.2", "0.5 / 95.0"]  # means over seeds 0-2 and 0-1
     assert lines["ConvNeXt-Atto"] == ["98.0 / 90.0", "0.0 / 80.0", "0.0 / 79.9 ↓"]
     assert arch_grid(summarize(records_frame(RECORDS))) == ""
+
+    # methods of several groups: one table per group, θ* first in each, variants with their method
+    grouped = arch_grid(summarize(records_frame([*records, _rec("ssd", 0, 1.0, 97.0),
+                                                 _rec("grad_ascent+keep_bn", 0, 2.0, 60.0, model="convnext_atto")])))
+    headings = [ln for ln in grouped.splitlines() if ln.startswith("## ")]
+    assert headings == ["## MNIST, forget class 2: the paper's methods", "## MNIST, forget class 2: the retain-free "
+                        "rivals", "## MNIST, forget class 2: the baselines that use the retain set"]
+    headers = [[c.strip() for c in ln.split("|")[2:-1]] for ln in grouped.splitlines() if ln.startswith("| archit")]
+    assert headers == [["Initial", "Retrain", "PBU"], ["Initial", "NegGrad +keep_bn"], ["Initial", "SSD"]]
+    rows = [[c.strip() for c in ln.split("|")[1:-1]] for ln in grouped.splitlines()
+            if ln.startswith("| ") and not ln.startswith("| archit")]
+    assert rows[2:] == [["ResNet-34", "99.5 / 99.2", "—"], ["ConvNeXt-Atto", "98.0 / 90.0", "2.0 / 60.0 ↓"],
+                        ["ResNet-34", "99.5 / 99.2", "1.0 / 97.0"], ["ConvNeXt-Atto", "98.0 / 90.0", "—"]]

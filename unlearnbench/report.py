@@ -15,7 +15,8 @@ Writes, under --out (default RESULTS_DIR/report):
                            MIA and its gap to the oracle, time, speed-up, samples seen (the retain-free comparison)
     grid.md                (md; only when some data set and class has records of more than one model) the method ×
                            architecture grid: per data set and forget class, rows architectures, columns methods,
-                           cells "A_Df / A_Dr" (means over seeds); ↓ marks an A_Dr more than 10 points below θ*'s
+                           cells "A_Df / A_Dr" (means over seeds), a table per group of methods (the paper's, the
+                           retain-free rivals, the baselines); ↓ marks an A_Dr more than 10 points below θ*'s
 Means are over seeds; std is the sample standard deviation (n − 1); n = 1 prints no ±; a missing cell prints "—".
 `--ci` adds the 95% confidence interval of the mean over seeds (Student's t, n − 1 degrees of freedom).
 Columns follow the method registry: the paper's methods first, each followed by its variants, then the others.
@@ -693,7 +694,9 @@ COLLAPSE_MARK = "↓"
 
 def arch_grid(summary: pd.DataFrame, marked: Sequence[tuple] = ()) -> str:
     """The method × architecture grid (grid.md): per data set and forget class with records of two or more models,
-    rows architectures, columns methods, cells "A_Df / A_Dr" (means over seeds). An A_Dr more than COLLAPSE points
+    rows architectures, columns methods, cells "A_Df / A_Dr" (means over seeds); one table per group of methods with
+    records (the paper's, the retain-free rivals, the baselines), θ* (Initial) the first column of each. An A_Dr more
+    than COLLAPSE points
     below the row's Initial A_Dr is marked ↓; cells in `marked` (another θ* or oracle) get a dagger. "" when no data
     set and class has more than one model."""
     if summary.empty:
@@ -703,9 +706,7 @@ def arch_grid(summary: pd.DataFrame, marked: Sequence[tuple] = ()) -> str:
         models = list(dict.fromkeys(part["model"]))
         if len(models) < 2:
             continue
-        methods = sorted(part["method"].unique(), key=_method_rank)
-        table = pd.DataFrame(DASH, index=[MODEL_NAMES.get(m, m) for m in models],
-                             columns=[method_label(m) for m in methods])
+        cells: dict[tuple[str, str], str] = {}
         for model, rows in part.groupby("model", sort=False):
             initial = rows.loc[rows["method"] == "original", "acc_retain_mean"]
             theta = float(initial.iloc[0]) if len(initial) else float("nan")
@@ -717,18 +718,36 @@ def arch_grid(summary: pd.DataFrame, marked: Sequence[tuple] = ()) -> str:
                     text += f" {COLLAPSE_MARK}"
                 if (dataset, model, cls, r["method"]) in set(marked):
                     text += DAGGER
-                table.loc[MODEL_NAMES.get(model, model), method_label(r["method"])] = text
-        table.index.name = "architecture"
+                cells[model, r["method"]] = text
         seeds = sorted(part["n"].unique())
         n = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
-        sections.append(f"## {DATASET_NAMES.get(dataset, dataset)}, forget class {cls}\n\n"
-                        + table.to_markdown(disable_numparse=True)
-                        + f"\n\nA_Df / A_Dr (%), mean over {n} seed(s); {COLLAPSE_MARK} = A_Dr more than "
-                          f"{COLLAPSE:g} points below θ*'s (Initial); {DAGGER} = measured from another θ* or oracle "
-                          f"than the rest of its row (see table.md); — = no result (yet)\n")
+        title = f"{DATASET_NAMES.get(dataset, dataset)}, forget class {cls}"
+        groups = _method_groups(sorted(part["method"].unique(), key=_method_rank))
+        for group, methods in groups:
+            methods = ["original", *methods] if "original" not in methods else methods  # θ* beside every group
+            table = pd.DataFrame([[cells.get((model, m), DASH) for m in methods] for model in models],
+                                 index=[MODEL_NAMES.get(m, m) for m in models],
+                                 columns=[method_label(m) for m in methods])
+            table.index.name = "architecture"
+            heading = f"## {title}" + (f": {group}" if len(groups) > 1 else "")
+            sections.append(f"{heading}\n\n" + table.to_markdown(disable_numparse=True) + "\n")
+        sections.append(f"A_Df / A_Dr (%), mean over {n} seed(s); {COLLAPSE_MARK} = A_Dr more than "
+                        f"{COLLAPSE:g} points below θ*'s (Initial); {DAGGER} = measured from another θ* or oracle "
+                        f"than the rest of its row (see table.md); — = no result (yet)\n")
     if not sections:
         return ""
     return "# Methods across architectures\n\n" + "\n".join(sections)
+
+
+def _method_groups(methods: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """The methods split by the registry's groups (`unlearnbench.methods.GROUPS`: the paper's, the retain-free
+    rivals, the baselines), each variant with its method, in the given order; groups without a method are left out."""
+    from unlearnbench.methods import GROUPS
+    title = {name: group for group, names in GROUPS for name in names}
+    out: dict[str, list[str]] = {}
+    for m in methods:
+        out.setdefault(title.get(m.partition(VARIANT_SEP)[0], "other methods"), []).append(m)
+    return list(out.items())
 
 
 def _metrics_markdown(summary: pd.DataFrame, note: str, marked: Sequence[tuple] = ()) -> str:
