@@ -696,11 +696,11 @@ def arch_grid(summary: pd.DataFrame, marked: Sequence[tuple] = ()) -> str:
     """The method × architecture grid (grid.md): per data set and forget class with records of two or more models,
     rows architectures, columns methods, cells "A_Df / A_Dr" (means over seeds); one table per group of methods with
     records (the paper's, the retain-free rivals, the baselines), θ* (Initial) the first column of each. An A_Dr more
-    than COLLAPSE points
-    below the row's Initial A_Dr is marked ↓; cells in `marked` (another θ* or oracle) get a dagger. "" when no data
-    set and class has more than one model."""
+    than COLLAPSE points below the row's Initial A_Dr is marked ↓; cells in `marked` (another θ* or oracle) get a
+    dagger. "" when no data set and class has more than one model."""
     if summary.empty:
         return ""
+    marked = set(marked)
     sections = []
     for (dataset, cls), part in summary.groupby(["dataset", "forget_class"], sort=False):
         models = list(dict.fromkeys(part["model"]))
@@ -716,7 +716,7 @@ def arch_grid(summary: pd.DataFrame, marked: Sequence[tuple] = ()) -> str:
                                   for m in ("acc_forget", "acc_retain"))
                 if r["method"] != "original" and not math.isnan(theta) and a < theta - COLLAPSE:
                     text += f" {COLLAPSE_MARK}"
-                if (dataset, model, cls, r["method"]) in set(marked):
+                if (dataset, model, cls, r["method"]) in marked:
                     text += DAGGER
                 cells[model, r["method"]] = text
         seeds = sorted(part["n"].unique())
