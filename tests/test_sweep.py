@@ -74,6 +74,20 @@ def test_dry_run_prints_the_plan_and_writes_nothing(grid, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def test_a_grid_entry_may_narrow_the_seeds_and_methods(grid):
+    """A second entry with its own seeds and methods plans only those; the first keeps the file's."""
+    grid.write_text(GRID + '[[grid]]\ndataset = "mnist"\nmodels = ["resnet18"]\nforget_classes = [3]\n'
+                           'seeds = [1]\nmethods = ["original", "pbu"]\n')
+    cells = load_sweep(grid).cells
+    big = [(c.setup.seed, c.forget_class, c.method) for c in cells if c.setup.model.name == "resnet18"]
+    assert big == [(1, 3, "original"), (1, 3, "pbu")]
+    assert len(cells) == N_CELLS + 2
+    grid.write_text(GRID + '[[grid]]\ndataset = "mnist"\nmodels = ["resnet18"]\nforget_classes = [3]\n'
+                           'seeds = []\n')
+    with pytest.raises(UsageError, match=r"grid\[1\]: seeds must be a non-empty list"):
+        load_sweep(grid)
+
+
 @pytest.mark.parametrize("edit, message", [
     (("forget_classes = [1, 2, 7]", "forget_classes = [1, 12]"), "forget class 12 is out of range"),
     (('methods = ["original", "retrain", "finetune", "pbu"]', 'methods = ["original", "unlearn"]'),

@@ -161,7 +161,7 @@ def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method:
 # sweeps: a grid file → cells → jobs
 # --------------------------------------------------------------------------------------------------------------------
 SWEEP_KEYS = ("name", "description", "seeds", "methods", "grid", "profile")
-GRID_KEYS = ("dataset", "models", "forget_classes", *TABLES)
+GRID_KEYS = ("dataset", "models", "forget_classes", "seeds", "methods", *TABLES)  # seeds, methods: the file's if absent
 
 
 @dataclass(frozen=True)
@@ -257,7 +257,8 @@ def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:
             raise UsageError(f"{at}: must be a [[grid]] table (dataset, models, forget_classes), got {entry!r}")
         bad = sorted(set(entry) - set(GRID_KEYS))
         if bad or "dataset" not in entry:
-            raise UsageError(f"{at}: needs dataset, models, forget_classes; unknown key(s) {', '.join(bad) or '-'}")
+            raise UsageError(f"{at}: needs dataset, models, forget_classes (seeds, methods optional); unknown key(s) "
+                             f"{', '.join(bad) or '-'}")
         if not isinstance(entry["dataset"], str):
             raise UsageError(f"{at}: dataset must be one name (a string), got {entry['dataset']!r}")
         local = overrides_from_mapping({k: entry[k] for k in TABLES if k in entry}, at)
@@ -265,11 +266,14 @@ def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:
         for name, classes in ov.per_class.items():
             for k in classes:
                 per_class.setdefault((name, k), []).append(entry["dataset"])
+        # an entry may narrow the file's seeds or methods (a big model at fewer seeds, the paper's methods alone)
+        entry_seeds = _list_of(entry["seeds"], int, f"{at}: seeds") if "seeds" in entry else seeds
+        entry_methods = _list_of(entry["methods"], str, f"{at}: methods") if "methods" in entry else methods
         for model in _list_of(entry.get("models"), str, f"{at}: models"):
             for fc in _list_of(entry.get("forget_classes"), int, f"{at}: forget_classes"):
-                for seed in seeds:
+                for seed in entry_seeds:
                     cells += [resolve_cell(entry["dataset"], model, fc, seed, m, ov, check_per_class=False)
-                              for m in methods]
+                              for m in entry_methods]
     # a per-class table must name a class of at least one data set it applies to (a file may serve several)
     for (name, k), datasets in per_class.items():
         specs = [get_dataset_spec(d) for d in dict.fromkeys(datasets)]
