@@ -53,6 +53,20 @@ def test_chunking_does_not_change_the_result(backend, mnist_small):
         torch.testing.assert_close(small[k], large[k], rtol=1e-5, atol=1e-10)
 
 
+@pytest.mark.parametrize("backend", ["layerwise", "func"])
+def test_a_channels_last_model_has_the_same_fisher(backend, mnist_small):
+    """A θ* trained in channels_last (`train.channels_last`) keeps its conv weights in that layout; the Fisher of its
+    parameters is the contiguous model's, not an error."""
+    batches = [(b.x, b.y) for b in mnist_small.sample_set("train", "forget", 3).batches(7)][:1]
+    plain = diagonal_fisher(_model("tiny_densenet"), batches, "true", backend=backend, memory_mb=1)
+    model = _model("tiny_densenet").to(memory_format=torch.channels_last)
+    assert any(p.dim() == 4 and not p.is_contiguous() for p in model.parameters())
+    cl = diagonal_fisher(model, [(x.to(memory_format=torch.channels_last), y) for x, y in batches], "true",
+                         backend=backend, memory_mb=1)
+    for k in plain:
+        torch.testing.assert_close(cl[k], plain[k], rtol=1e-4, atol=1e-9)
+
+
 def test_true_fisher_weights_are_the_predicted_probabilities():
     logits = torch.tensor([[0.0, 1.0, 2.0], [3.0, 0.0, 0.0]])
     rounds = rounds_for(logits, torch.tensor([2, 0]), "true", None)

@@ -208,7 +208,7 @@ def diagonal_fisher(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], 
     was_training = model.training
     model.eval()
     params = _trainable(model)
-    fisher = {k: torch.zeros_like(p, dtype=torch.float32) for k, p in params.items()}
+    fisher = {k: torch.zeros(p.shape, dtype=torch.float32, device=p.device) for k, p in params.items()}
     n = 0
     try:
         for x, y in batches:
@@ -227,7 +227,7 @@ def naive_fisher(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], var
     was_training = model.training
     model.eval()
     params = _trainable(model)
-    fisher = {k: torch.zeros_like(p, dtype=torch.float32) for k, p in params.items()}
+    fisher = {k: torch.zeros(p.shape, dtype=torch.float32, device=p.device) for k, p in params.items()}
     n = 0
     for x, y in batches:
         for cls, weight in rounds_for(_eval_logits(model, x), y, variant, generator):
