@@ -1,11 +1,11 @@
 """What Bad Teaching distils toward on the forget class, and what its student ends up predicting.
 
-    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --only forget_class=2 --only seed=1 \\
-        [--hp teacher_init=model]
-    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --only forget_class=2 --only seed=0 \\
-        --teacher-seeds 30
-    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --only forget_class=6 --only seed=0 \\
-        --teacher-draws 4
+    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --only model=resnet34 \\
+        --only forget_class=2 --only seed=1 [--hp teacher_init=model]
+    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --only model=resnet34 \\
+        --only forget_class=2 --only seed=0 --teacher-seeds 30
+    python benchmarks/bad_teaching_targets.py benchmarks/mnist_cpu.toml --only model=resnet34 \\
+        --only forget_class=6 --only seed=0 --teacher-draws 4
 
 For one Bad Teaching cell of a sweep file, named by `--only` as in the sweep (each key the file varies but the
 method), (θ* from the checkpoint cache, trained if missing) it prints, on the forget

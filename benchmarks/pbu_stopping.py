@@ -1,9 +1,10 @@
 """PBU's stopping rule and BatchNorm statistics, compared side by side on the same θ*.
 
-    python benchmarks/pbu_stopping.py benchmarks/mnist_cpu.toml --forget-class 2 6 8 --seed 0 \\
-        --method pbu pbu+fixed5 pbu+holdout pbu+keep_bn
+    python benchmarks/pbu_stopping.py benchmarks/mnist_cpu.toml --only model=resnet34 --only seed=0 \\
+        --only forget_class=2,6,8 --method pbu pbu+fixed5 pbu+holdout pbu+keep_bn
 
-For each PBU cell of a sweep file (θ* from the checkpoint cache, trained if missing) and each PBU method or variant
+For each PBU cell of a sweep file that the `--only` selections pick (the sweep's keys; θ* from the checkpoint cache,
+trained if missing) and each PBU method or variant
 named, it runs the method as the sweep would (the file's per-class α, β apply to every variant) and prints A_Df / A_Dr
 on the test set, the steps taken, whether the stopping rule fired and the forget draws, all read from what the runner
 returns (the method's diagnostics), and the seconds spent outside the Fisher. It exists to choose a default with
@@ -17,9 +18,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
-from unlearnbench.errors import cli
+from unlearnbench.errors import UsageError, cli
 from unlearnbench.method import get_method
-from unlearnbench.plan import load_sweep, select_cells
+from unlearnbench.plan import load_sweep, select_cells, selections
 from unlearnbench.run import add_env_options, env_from_args, setup_logging
 from unlearnbench.sweep import shared_runner
 from unlearnbench.train import forget_retain_accuracy, predict
@@ -29,8 +30,8 @@ from unlearnbench.train import forget_retain_accuracy, predict
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("config", type=Path)
-    ap.add_argument("--forget-class", type=int, nargs="+", required=True)
-    ap.add_argument("--seed", type=int, nargs="+", default=[0])
+    ap.add_argument("--only", action="append", default=[], metavar="KEY=V1,V2",
+                    help="the PBU cells to run, as sweep --only selects them (dataset, model, forget_class, seed)")
     ap.add_argument("--method", nargs="+", default=["pbu", "pbu+fixed5"], help="pbu and/or its variants (see --list)")
     add_env_options(ap)
     args = ap.parse_args(argv)
@@ -38,27 +39,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in args.method:
         if (get_method(name).base or name) != "pbu":
             ap.error(f"{name} is not PBU or one of its variants")
+    chosen = selections(args.only)
+    if "method" in chosen:
+        raise UsageError("--only method=... is not for this script: name PBU's variants with --method")
+    cells = select_cells(load_sweep(args.config), {**chosen, "method": "pbu"}).cells  # checked before any work
     runner = shared_runner(env_from_args(args))
-    print(f"{'class':>5} {'seed':>4} {'method':<16} {'A_Df':>6} {'A_Dr':>6} {'θ* A_Dr':>7} {'steps':>5} "
+    print(f"{'model':<12} {'class':>5} {'seed':>4} {'method':<16} {'A_Df':>6} {'A_Dr':>6} {'θ* A_Dr':>7} {'steps':>5} "
           f"{'stopped':>7} {'draws':>6} {'s (no Fisher)':>13}", flush=True)
-    for seed in args.seed:
-        for fc in args.forget_class:
-            for name in args.method:
-                pbu_cell = select_cells(load_sweep(args.config),
-                                        {"method": "pbu", "seed": str(seed), "forget_class": str(fc)}).cells[0]
-                # the file's PBU settings (per-class α, β included), then the variant's overrides
-                cell = replace(pbu_cell, method=name, hparams=get_method(name).resolve({}, asdict(pbu_cell.hparams)))
-                data = runner.data(cell.setup.data)
-                runtime = runner.runtime(cell.setup.train)
-                original, _, _ = runner.original(cell.setup)
-                test = data.sample_set("test")
-                _, before = forget_retain_accuracy(predict(original, test, runtime), test.labels, fc)
-                model, facts = runner.unlearn(cell)
-                diag = facts["diagnostics"]
-                a_df, a_dr = forget_retain_accuracy(predict(model, test, runtime), test.labels, fc)
-                print(f"{fc:>5} {seed:>4} {name:<16} {a_df:6.2f} {a_dr:6.2f} {before:7.2f} {diag['steps']:>5} "
-                      f"{'yes' if diag['stopped_early'] else 'no':>7} {facts['forget_draws']:>6} "
-                      f"{facts['unlearn_seconds'] - diag['fisher_seconds']:13.1f}", flush=True)
+    for pbu_cell in cells:
+        fc = pbu_cell.forget_class
+        for name in args.method:
+            # the file's PBU settings (per-class α, β included), then the variant's overrides
+            cell = replace(pbu_cell, method=name, hparams=get_method(name).resolve({}, asdict(pbu_cell.hparams)))
+            data = runner.data(cell.setup.data)
+            runtime = runner.runtime(cell.setup.train)
+            original, _, _ = runner.original(cell.setup)
+            test = data.sample_set("test")
+            _, before = forget_retain_accuracy(predict(original, test, runtime), test.labels, fc)
+            model, facts = runner.unlearn(cell)
+            diag = facts["diagnostics"]
+            a_df, a_dr = forget_retain_accuracy(predict(model, test, runtime), test.labels, fc)
+            print(f"{cell.setup.model.name:<12} {fc:>5} {cell.setup.seed:>4} {name:<16} {a_df:6.2f} {a_dr:6.2f} "
+                  f"{before:7.2f} {diag['steps']:>5} {'yes' if diag['stopped_early'] else 'no':>7} "
+                  f"{facts['forget_draws']:>6} {facts['unlearn_seconds'] - diag['fisher_seconds']:13.1f}", flush=True)
     return 0
 
 
