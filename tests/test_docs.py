@@ -225,14 +225,14 @@ def _mean_std(cell: str) -> str:
 
 
 def headline_markdown() -> str:
-    """The README's results table: every method of results/mnist's pooled table (report/methods.csv), A_Df, A_Dr,
-    time and samples seen as mean ± std over the forget classes × seeds."""
+    """The README's results table: every model and method of results/mnist's pooled table (report/methods.csv),
+    A_Df, A_Dr and time as mean ± std over the forget classes × seeds."""
     with HEADLINE_SOURCE.open(newline="") as f:
         rows = list(csv.DictReader(f))
-    lines = ["| method | n | A_Df | A_Dr | time (s) | forget / retain seen |", "|---|---|---|---|---|---|"]
+    lines = ["| model | method | n | A_Df | A_Dr | time (s) |", "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['method']} | {r['n']} | {_mean_std(r['A_Df'])} | {_mean_std(r['A_Dr'])} | "
-                     f"{_mean_std(r['time (s)'])} | {_mean_std(r['forget seen'])} / {_mean_std(r['retain seen'])} |")
+        lines.append(f"| {r['model']} | {r['method']} | {r['n']} | {_mean_std(r['A_Df'])} | {_mean_std(r['A_Dr'])} | "
+                     f"{_mean_std(r['time (s)'])} |")
     return "\n".join(lines) + "\n"
 
 
