@@ -47,19 +47,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'model':<12} {'class':>5} {'seed':>4} {'method':<16} {'A_Df':>6} {'A_Dr':>6} {'θ* A_Dr':>7} {'steps':>5} "
           f"{'stopped':>7} {'draws':>6} {'s (no Fisher)':>13}", flush=True)
     for pbu_cell in cells:
-        fc = pbu_cell.forget_class
+        fc, setup = pbu_cell.forget_class, pbu_cell.setup
+        # θ* and its accuracy once per cell: every variant starts from the same θ*
+        runtime = runner.runtime(setup.train)
+        test = runner.data(setup.data).sample_set("test")
+        original, _, _ = runner.original(setup)
+        _, before = forget_retain_accuracy(predict(original, test, runtime), test.labels, fc)
         for name in args.method:
             # the file's PBU settings (per-class α, β included), then the variant's overrides
             cell = replace(pbu_cell, method=name, hparams=get_method(name).resolve({}, asdict(pbu_cell.hparams)))
-            data = runner.data(cell.setup.data)
-            runtime = runner.runtime(cell.setup.train)
-            original, _, _ = runner.original(cell.setup)
-            test = data.sample_set("test")
-            _, before = forget_retain_accuracy(predict(original, test, runtime), test.labels, fc)
             model, facts = runner.unlearn(cell)
             diag = facts["diagnostics"]
             a_df, a_dr = forget_retain_accuracy(predict(model, test, runtime), test.labels, fc)
-            print(f"{cell.setup.model.name:<12} {fc:>5} {cell.setup.seed:>4} {name:<16} {a_df:6.2f} {a_dr:6.2f} "
+            print(f"{setup.model.name:<12} {fc:>5} {setup.seed:>4} {name:<16} {a_df:6.2f} {a_dr:6.2f} "
                   f"{before:7.2f} {diag['steps']:>5} {'yes' if diag['stopped_early'] else 'no':>7} "
                   f"{facts['forget_draws']:>6} {facts['unlearn_seconds'] - diag['fisher_seconds']:13.1f}", flush=True)
     return 0
