@@ -218,10 +218,8 @@ HEADLINE_SOURCE = ROOT / "results/mnist/report/methods.csv"
 
 
 def _mean_std(cell: str) -> str:
-    """'97.57 ± 0.03 [97.49, 97.65]' → '97.57 ± 0.03'; a count with no spread ('9000 ± 0 …') → '9000'."""
-    value = cell.split(" [")[0]
-    mean, _, std = value.partition(" ± ")
-    return mean if std.strip("0.") == "" and mean.isdigit() else value
+    """'97.57 ± 0.03 [97.49, 97.65]' → '97.57 ± 0.03' (the interval dropped)."""
+    return cell.split(" [")[0]
 
 
 def headline_markdown() -> str:
