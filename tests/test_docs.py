@@ -237,3 +237,17 @@ def headline_markdown() -> str:
 def test_the_readme_headline_table_is_the_committed_report():
     expected = headline_markdown()
     assert readme_block("headline") == expected, f"README.md's headline table should read:\n{expected}"
+
+
+def test_the_robustness_grid_is_its_records():
+    """results/robustness: report/grid.md is what `report` makes of the committed records today, and the README
+    shows that grid, table for table (headings one level down)."""
+    from unlearnbench.report import arch_grid, latest_per_seed, mixed_cells, records_frame, summarize
+    from unlearnbench.store import load_records
+
+    root = ROOT / "results" / "robustness"
+    records, _ = latest_per_seed(load_records(root))
+    grid = arch_grid(summarize(records_frame(records)), list(mixed_cells(records)))
+    assert (root / "report" / "grid.md").read_text() == grid, "run: python -m unlearnbench.report results/robustness"
+    body = re.sub(r"^## ", "### ", grid.split("\n", 1)[1].strip("\n"), flags=re.M)
+    assert body in (root / "README.md").read_text(), "results/robustness/README.md should show report/grid.md's tables"

@@ -87,6 +87,26 @@ def test_cli_writes_every_format_and_plots(tmp_path, capsys):
     assert "2 cell(s) in common" not in capsys.readouterr().out
 
 
+def test_a_second_report_on_the_same_records_leaves_every_file_as_it_was(tmp_path):
+    """Committed reports stay clean: same records, same bytes (PDF without a creation date), files not rewritten."""
+    _write_store(tmp_path / "res", RECORDS)
+    assert main([str(tmp_path / "res"), "--compare-paper"]) == 0
+    out = tmp_path / "res" / "report"
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    assert {p.suffix for p in files} >= {".png", ".pdf", ".csv", ".md", ".tex"}
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+    for p in files:  # an older time, so that a rewrite would show even within the file system's time resolution
+        os.utime(p, ns=(before[p][1] - 10**9, before[p][1] - 10**9))
+    assert main([str(tmp_path / "res"), "--compare-paper"]) == 0
+    assert sorted(p for p in out.rglob("*") if p.is_file()) == files
+    for p in files:
+        assert p.read_bytes() == before[p][0], p.name
+        assert p.stat().st_mtime_ns == before[p][1] - 10**9, f"{p.name} rewritten"
+    _write_store(tmp_path / "more", RECORDS[:-1])  # other records: the files that depend on them change
+    assert main([str(tmp_path / "more"), "--compare-paper", "--out", str(out)]) == 0
+    assert (out / "summary.csv").read_bytes() != before[out / "summary.csv"][0]
+
+
 def test_side_experiments_and_superseded_records_stay_out_of_the_table(tmp_path, capsys):
     """A subdirectory's records (extra/...) are not the sweep's; a re-run cell counts once, with its newest record."""
     _write_store(tmp_path / "res", [_rec("pbu", 0, 0.5, 95.0, created="2026-11-26T10:00:00+0000")])

@@ -130,6 +130,19 @@ def atomic_write_bytes(path: Path, write: Callable[[Any], None], mode: str = "wb
             tmp.unlink()
 
 
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write `data` to `path` (all or nothing) unless the file already holds exactly these bytes; whether it wrote.
+    A report run again on the same records then leaves its files, and their times, as they were."""
+    path = Path(path)
+    with suppress(OSError):
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, lambda f: f.write(data))
+    return True
+
+
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, lambda f: json.dump(obj, f, indent=1, sort_keys=True, default=str), mode="w")
 

@@ -42,7 +42,7 @@ from typing import Sequence
 import pandas as pd
 
 from .errors import ArgumentParser, UsageError, cli, prog
-from .files import check_dir, writing
+from .files import check_dir, write_if_changed
 from .method import VARIANT_SEP, list_methods
 from .store import load_records
 
@@ -515,11 +515,18 @@ def plots(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def _save(fig: object, stem: Path) -> list[Path]:
+    """PNG and PDF of `fig`, each written only if its bytes changed. The PDF carries no creation date, so the same
+    records give the same bytes and a report run again leaves the committed plots untouched."""
+    import io
+
     import matplotlib.pyplot as plt
     fig.tight_layout()  # type: ignore[attr-defined]
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    fig.savefig(paths[0], dpi=150)  # type: ignore[attr-defined]
-    fig.savefig(paths[1])  # type: ignore[attr-defined]
+    paths = []
+    for suffix, options in ((".png", {"dpi": 150}), (".pdf", {"metadata": {"CreationDate": None}})):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=suffix[1:], **options)  # type: ignore[attr-defined]
+        write_if_changed(stem.with_suffix(suffix), buffer.getvalue())
+        paths.append(stem.with_suffix(suffix))
     plt.close(fig)  # type: ignore[arg-type]
     return paths
 
@@ -583,9 +590,7 @@ What each file holds: docs/cli.md#report.""")
 
 
 def _write(path: Path, text: str) -> Path:
-    with writing(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    write_if_changed(path, text.encode("utf-8"))
     return path
 
 
@@ -639,21 +644,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     caption = f"Class unlearning results from {args.results.name}"
     written: list[Path] = []
     if "csv" in formats:
-        with writing(out):
-            out.mkdir(parents=True, exist_ok=True)
-        summary.to_csv(out / "summary.csv", index=False)
-        written.append(out / "summary.csv")
+        written.append(_write(out / "summary.csv", summary.to_csv(index=False)))
         table = paper_layout(summary, metrics, ci=args.ci, marked=marks)
         if not table.empty:
-            _flat(table).to_csv(out / "table.csv", index_label="row")
-            written.append(out / "table.csv")
+            written.append(_write(out / "table.csv", _flat(table).to_csv(index_label="row")))
         if not methods_summary(df).empty:
-            methods_rows(methods_summary(df), ci=args.ci).to_csv(out / "methods.csv", index=False)
-            written.append(out / "methods.csv")
+            methods_csv = methods_rows(methods_summary(df), ci=args.ci).to_csv(index=False)
+            written.append(_write(out / "methods.csv", methods_csv))
         extra = paper_layout(summary, EXTRA, marked=marks)
         if not extra.empty:
-            _flat(extra).to_csv(out / "metrics.csv", index_label="row")
-            written.append(out / "metrics.csv")
+            written.append(_write(out / "metrics.csv", _flat(extra).to_csv(index_label="row")))
     if "md" in formats:
         written.append(_write(out / "table.md", to_markdown(paper_layout(summary, metrics, ci=args.ci,
                                                                          marked=marks), note)))
@@ -670,8 +670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.compare_paper:
         comp = comparison(summary, paper_numbers())
         if "csv" in formats and not comp.empty:
-            comp.to_csv(out / "comparison.csv", index=False)
-            written.append(out / "comparison.csv")
+            written.append(_write(out / "comparison.csv", comp.to_csv(index=False)))
         if "md" in formats:
             written.append(_write(out / "comparison.md", comparison_markdown(comp)))
         if "tex" in formats:
