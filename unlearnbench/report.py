@@ -249,15 +249,18 @@ def paper_layout(summary: pd.DataFrame, metrics: Sequence[str], pm: str = " ± "
     rows = summary[["dataset", "model", "forget_class"]].drop_duplicates()
     index = pd.MultiIndex.from_frame(rows)
     columns = pd.MultiIndex.from_product([methods, list(metrics)], names=["method", "metric"])
-    table = pd.DataFrame(DASH, index=index, columns=columns)
+    # Filled by position: a .loc write per cell on this unsorted MultiIndex warns (PerformanceWarning) each time.
+    row_of = {key: i for i, key in enumerate(index)}
+    column_of = {key: j for j, key in enumerate(columns)}
+    cells = [[DASH] * len(columns) for _ in range(len(index))]
     marked = set(marked)
     for _, r in summary.iterrows():
         mark = DAGGER if (r["dataset"], r["model"], r["forget_class"], r["method"]) in marked else ""
         for m in metrics:
-            table.loc[(r["dataset"], r["model"], r["forget_class"]), (r["method"], m)] = fmt(
+            cells[row_of[(r["dataset"], r["model"], r["forget_class"])]][column_of[(r["method"], m)]] = fmt(
                 r[f"{m}_mean"], r[f"{m}_std"], int(r[f"{m}_n"]), METRICS[m].digits, pm,
                 r[f"{m}_ci"] if ci else None) + mark
-    return table
+    return pd.DataFrame(cells, index=index, columns=columns)
 
 
 def seeds_note(summary: pd.DataFrame, ci: bool = False) -> str:
