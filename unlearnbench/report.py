@@ -528,8 +528,8 @@ def _save(fig: object, stem: Path) -> list[Path]:
     for suffix, options in ((".png", {"dpi": 150}), (".pdf", {"metadata": {"CreationDate": None}})):
         buffer = io.BytesIO()
         fig.savefig(buffer, format=suffix[1:], **options)  # type: ignore[attr-defined]
-        write_if_changed(stem.with_suffix(suffix), buffer.getvalue())
         paths.append(stem.with_suffix(suffix))
+        write_if_changed(paths[-1], buffer.getvalue())
     plt.close(fig)  # type: ignore[arg-type]
     return paths
 
@@ -642,6 +642,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{DAGGER} in every table, listed under it", file=sys.stderr)
     df = records_frame(records)
     summary = summarize(df)
+    pooled = methods_summary(df)
     note = seeds_note(summary, args.ci) + ("\n\n" + mixed_note(mixed) if mixed else "")
     marks = list(mixed)
     caption = f"Class unlearning results from {args.results.name}"
@@ -651,9 +652,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = paper_layout(summary, metrics, ci=args.ci, marked=marks)
         if not table.empty:
             written.append(_write(out / "table.csv", _flat(table).to_csv(index_label="row")))
-        if not methods_summary(df).empty:
-            methods_csv = methods_rows(methods_summary(df), ci=args.ci).to_csv(index=False)
-            written.append(_write(out / "methods.csv", methods_csv))
+        if not pooled.empty:
+            written.append(_write(out / "methods.csv", methods_rows(pooled, ci=args.ci).to_csv(index=False)))
         extra = paper_layout(summary, EXTRA, marked=marks)
         if not extra.empty:
             written.append(_write(out / "metrics.csv", _flat(extra).to_csv(index_label="row")))
@@ -661,14 +661,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         written.append(_write(out / "table.md", to_markdown(paper_layout(summary, metrics, ci=args.ci,
                                                                          marked=marks), note)))
         written.append(_write(out / "metrics.md", _metrics_markdown(summary, note, marks)))
-        written.append(_write(out / "methods.md", methods_markdown(methods_summary(df), args.ci)))
+        written.append(_write(out / "methods.md", methods_markdown(pooled, args.ci)))
         if grid := arch_grid(summary, marks):
             written.append(_write(out / "grid.md", grid))
     if "tex" in formats:
         written.append(_write(out / "table.tex", to_latex(paper_layout(summary, metrics, pm=r"$\pm$", ci=args.ci,
                                                                        marked=marks), note, caption)))
         written.append(_write(out / "table_doc.tex", LATEX_DOC % "table"))
-        written.append(_write(out / "methods.tex", methods_latex(methods_summary(df))))
+        written.append(_write(out / "methods.tex", methods_latex(pooled)))
         written.append(_write(out / "methods_doc.tex", LATEX_DOC % "methods"))
     if args.compare_paper:
         comp = comparison(summary, paper_numbers())
