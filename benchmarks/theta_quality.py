@@ -2,7 +2,7 @@
 
     python benchmarks/theta_quality.py benchmarks/robustness.toml [--only model=resnet18,resnet50]
         [--data train_per_class=100] [--train epochs=2] [--verify] [--resume]
-        [--out results/robustness/theta_quality.md]
+        [--out results/robustness/extra/theta_quality.md]
 
 For every θ* of the sweep file (each data set × model × seed; the file's recipe, data and model settings, then the
 overrides given here), trained by the harness (`Runner.original`: from the checkpoint cache, trained if missing), it
@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                          "and check it equals the recalibrated copy")
     ap.add_argument("--resume", action="store_true", help="keep the rows of --out's .jsonl whose θ* is one of this "
                                                           "run's, and measure only the others")
-    ap.add_argument("--out", type=Path, default=Path("results/robustness/theta_quality.md"))
+    ap.add_argument("--out", type=Path, default=Path("results/robustness/extra/theta_quality.md"))
     add_env_options(ap)
     args = ap.parse_args(argv)
     setup_logging(args.verbose, args.quiet)

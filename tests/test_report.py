@@ -283,10 +283,17 @@ def test_method_by_architecture_grid(tmp_path):
                                                  _rec("grad_ascent+keep_bn", 0, 2.0, 60.0, model="convnext_atto")])))
     headings = [ln for ln in grouped.splitlines() if ln.startswith("## ")]
     assert headings == ["## MNIST, forget class 2: the paper's methods", "## MNIST, forget class 2: the retain-free "
-                        "rivals", "## MNIST, forget class 2: the baselines that use the retain set"]
+                        "rivals", "## MNIST, forget class 2: the baselines that use the retain set",
+                        "## Collapses per method (↓), over the tables above"]
     headers = [[c.strip() for c in ln.split("|")[2:-1]] for ln in grouped.splitlines() if ln.startswith("| archit")]
     assert headers == [["Initial", "Retrain", "PBU"], ["Initial", "NegGrad +keep_bn"], ["Initial", "SSD"]]
-    rows = [[c.strip() for c in ln.split("|")[1:-1]] for ln in grouped.splitlines()
+    tables, collapses = grouped.split("## Collapses per method")
+    rows = [[c.strip() for c in ln.split("|")[1:-1]] for ln in tables.splitlines()
             if ln.startswith("| ") and not ln.startswith("| archit")]
     assert rows[2:] == [["ResNet-34", "99.5 / 99.2", "—"], ["ConvNeXt-Atto", "98.0 / 90.0", "2.0 / 60.0 ↓"],
                         ["ResNet-34", "99.5 / 99.2", "1.0 / 97.0"], ["ConvNeXt-Atto", "98.0 / 90.0", "—"]]
+
+    # per method, over all the tables: the rows it ran on and where it collapsed (the counts the docs quote)
+    counts = [[c.strip() for c in ln.split("|")[1:-1]] for ln in collapses.splitlines()[3:] if ln.startswith("| ")]
+    assert counts == [["Retrain", "2", "0", "—"], ["PBU", "2", "1", "MNIST ConvNeXt-Atto"],
+                      ["NegGrad +keep_bn", "1", "1", "MNIST ConvNeXt-Atto"], ["SSD", "1", "0", "—"]]

@@ -16,7 +16,8 @@ Writes, under --out (default RESULTS_DIR/report):
     grid.md                (md; only when some data set and class has records of more than one model) the method ×
                            architecture grid: per data set and forget class, rows architectures, columns methods,
                            cells "A_Df / A_Dr" (means over seeds), a table per group of methods (the paper's, the
-                           retain-free rivals, the baselines); ↓ marks an A_Dr more than 10 points below θ*'s
+                           retain-free rivals, the baselines); ↓ marks an A_Dr more than 10 points below θ*'s;
+                           last, per method, how many rows it ran on and where it collapsed (↓)
 Means are over seeds; std is the sample standard deviation (n − 1); n = 1 prints no ±; a missing cell prints "—".
 `--ci` adds the 95% confidence interval of the mean over seeds (Student's t, n − 1 degrees of freedom).
 Columns follow the method registry: the paper's methods first, each followed by its variants, then the others.
@@ -704,6 +705,10 @@ def arch_grid(summary: pd.DataFrame, marked: Sequence[tuple] = ()) -> str:
         return ""
     marked = set(marked)
     sections = []
+    runs: dict[str, list[str]] = {}  # method -> the rows it has a cell in, and which of them it collapses
+    collapsed: dict[str, list[str]] = {}
+    in_grid = [cls for (_, cls), part in summary.groupby(["dataset", "forget_class"]) if part["model"].nunique() > 1]
+    several_classes = len(set(in_grid)) > 1  # name the class in "where" only when the grid has more than one
     for (dataset, cls), part in summary.groupby(["dataset", "forget_class"], sort=False):
         models = list(dict.fromkeys(part["model"]))
         if len(models) < 2:
@@ -716,8 +721,13 @@ def arch_grid(summary: pd.DataFrame, marked: Sequence[tuple] = ()) -> str:
                 a = r["acc_retain_mean"]
                 text = " / ".join(fmt(r[f"{m}_mean"], float("nan"), int(r[f"{m}_n"]), 1)
                                   for m in ("acc_forget", "acc_retain"))
-                if r["method"] != "original" and not math.isnan(theta) and a < theta - COLLAPSE:
-                    text += f" {COLLAPSE_MARK}"
+                where = f"{DATASET_NAMES.get(dataset, dataset)} {MODEL_NAMES.get(model, model)}" + (
+                    f" (class {cls})" if several_classes else "")
+                if r["method"] != "original" and not math.isnan(theta):
+                    runs.setdefault(r["method"], []).append(where)
+                    if a < theta - COLLAPSE:
+                        text += f" {COLLAPSE_MARK}"
+                        collapsed.setdefault(r["method"], []).append(where)
                 if (dataset, model, cls, r["method"]) in marked:
                     text += DAGGER
                 cells[model, r["method"]] = text
@@ -738,7 +748,17 @@ def arch_grid(summary: pd.DataFrame, marked: Sequence[tuple] = ()) -> str:
                         f"than the rest of its row (see table.md); — = no result (yet)\n")
     if not sections:
         return ""
-    return "# Methods across architectures\n\n" + "\n".join(sections)
+    return "# Methods across architectures\n\n" + "\n".join(sections) + "\n" + _collapse_table(runs, collapsed)
+
+
+def _collapse_table(runs: dict[str, list[str]], collapsed: dict[str, list[str]]) -> str:
+    """Per method, over every table of the grid: the rows it ran on, and those where it collapsed (↓), so that a
+    count such as "collapses on 14 of 16 rows" is read off the records rather than counted by hand."""
+    rows = [{"method": method_label(m), "rows": len(runs[m]), COLLAPSE_MARK: len(collapsed.get(m, [])),
+             "where": ", ".join(collapsed.get(m, [])) or DASH}
+            for m in sorted(runs, key=lambda m: (_method_rank(m), m))]
+    return (f"## Collapses per method ({COLLAPSE_MARK}), over the tables above\n\n"
+            + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n")
 
 
 def _method_groups(methods: Sequence[str]) -> list[tuple[str, list[str]]]:
