@@ -10,9 +10,9 @@ For one cell of a sweep file, named by `--only` as in the sweep (each key the fi
 cache, trained if missing), it runs the cell's method as the sweep does, then evaluates the one unlearned model on the
 test set three ways: as every record does (eval mode, the running statistics), with each BatchNorm layer normalising
 by the test batch's own statistics (`predict_batch_statistics`: train mode, on a copy), and after `recalibrate_bn`
-recomputes the running statistics from the retain training images at the final weights (a copy again). If the last two recover A_Dr, the weights are
-intact and the running statistics are what the method broke. It exists to explain a number, not to produce one: the
-recalibration reads the retain set, which a retain-free method never sees.
+recomputes the running statistics from the retain training images at the final weights (a copy again). If the last
+two recover A_Dr, the weights are intact and the running statistics are what the method broke. It exists to explain a
+number, not to produce one: the recalibration reads the retain set, which a retain-free method never sees.
 
 With `--collapsed RESULTS` it does the same for every collapse RESULTS' records show (a method's A_Dr more than 10
 points below θ*'s: the ↓ of report's grid.md), the cells of the sweep file, in one run:
@@ -39,7 +39,7 @@ from typing import Sequence
 from unlearnbench.errors import UsageError, cli
 from unlearnbench.files import atomic_write_bytes
 from unlearnbench.plan import load_sweep, one_cell, select_cells, selections
-from unlearnbench.report import COLLAPSE, DATASET_NAMES, MODEL_NAMES, method_label
+from unlearnbench.report import COLLAPSE, DATASET_NAMES, MODEL_NAMES, is_collapse, method_label
 from unlearnbench.store import load_records
 from unlearnbench.run import add_env_options, env_from_args
 from unlearnbench.runtime import deterministic, describe_device
@@ -73,7 +73,7 @@ def three_ways(runner, cell, batch: int) -> dict:
 def verdict(theta_retain: float, record_retain: float, recalibrated_retain: float) -> str:
     """Where a collapse's lost A_Dr is: "statistics" when recalibrating the running statistics brings A_Dr back to
     within COLLAPSE points of θ*'s, "weights" when it wins back under a quarter of the points lost, else "both"."""
-    if recalibrated_retain >= theta_retain - COLLAPSE:
+    if not is_collapse(recalibrated_retain, theta_retain):
         return "statistics"
     if recalibrated_retain - record_retain < (theta_retain - record_retain) / 4:
         return "weights"
@@ -82,8 +82,7 @@ def verdict(theta_retain: float, record_retain: float, recalibrated_retain: floa
 
 def collapsed(records: list[dict]) -> list[dict]:
     """The records of a method (not θ* itself) whose A_Dr is more than COLLAPSE points below θ*'s."""
-    return [r for r in records if r["method"] != "original"
-            and r["acc_retain"] < r["original_acc_retain"] - COLLAPSE]
+    return [r for r in records if r["method"] != "original" and is_collapse(r["acc_retain"], r["original_acc_retain"])]
 
 
 def explain_collapses(args, runner) -> int:
@@ -102,10 +101,17 @@ def explain_collapses(args, runner) -> int:
     order = list(dict.fromkeys(c.method for c in whole.cells))  # the sweep file's order of methods
     command = " ".join(["python benchmarks/bn_statistics.py", str(args.config), "--collapsed", str(args.collapsed),
                         *[f"--only {o}" for o in args.only]])
-    rows = {}
-    if rows_path.is_file():
-        rows = {r["config_hash"]: r for r in map(json.loads, rows_path.read_text().splitlines()) if r}
-    rows = {key: r for key, r in rows.items() if key in records}  # a cell no longer collapsed is dropped
+    lines = rows_path.read_text().splitlines() if rows_path.is_file() else []
+    rows = {r["config_hash"]: r for r in map(json.loads, filter(str.strip, lines))
+            if r["config_hash"] in records}  # a cell no longer collapsed is dropped
+
+    def save(rows_too: bool) -> int:
+        ordered = [rows[c.key] for c in whole.cells if c.key in rows]
+        if rows_too:  # rows first, then the table: killed in between, the next run rewrites the table from the rows
+            atomic_write_bytes(rows_path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in ordered)), mode="w")
+        atomic_write_bytes(out, lambda f: f.write(causes_table(ordered, sweep.name, command, order)), mode="w")
+        return len(ordered)
+
     print(f"{len(todo)} collapsed cell(s) of {sweep.name!r}, {sum(c.key in rows for c in todo)} explained already",
           flush=True)
     for cell in todo:
@@ -121,13 +127,8 @@ def explain_collapses(args, runner) -> int:
                           "verdict": verdict(measured["theta"][1], measured["record"][1], measured["recalibrated"][1])
                           if reproduced else None, "device": describe_device(runner.device)}
         print(f"{cell.label}: {rows[cell.key]['verdict'] or 'NOT REPRODUCED'}", flush=True)
-        ordered = [rows[c.key] for c in whole.cells if c.key in rows]
-        # rows first, then the table: killed in between, the next run rewrites the table from the rows
-        atomic_write_bytes(rows_path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in ordered)), mode="w")
-        atomic_write_bytes(out, lambda f: f.write(causes_table(ordered, sweep.name, command, order)), mode="w")
-    ordered = [rows[c.key] for c in whole.cells if c.key in rows]
-    atomic_write_bytes(out, lambda f: f.write(causes_table(ordered, sweep.name, command, order)), mode="w")
-    print(f"wrote {out} and {rows_path} ({len(ordered)} cell(s))")
+        save(rows_too=True)
+    print(f"wrote {out} and {rows_path} ({save(rows_too=False)} cell(s))")
     return 0
 
 

@@ -695,6 +695,11 @@ COLLAPSE = 10.0
 COLLAPSE_MARK = "↓"
 
 
+def is_collapse(acc_retain: float, theta_acc_retain: float) -> bool:
+    """A_Dr more than COLLAPSE points below θ*'s: the grid's ↓, the cells `bn_statistics.py --collapsed` explains."""
+    return acc_retain < theta_acc_retain - COLLAPSE
+
+
 def arch_grid(summary: pd.DataFrame, marked: Sequence[tuple] = ()) -> str:
     """The method × architecture grid (grid.md): per data set and forget class with records of two or more models,
     rows architectures, columns methods, cells "A_Df / A_Dr" (means over seeds); one table per group of methods with
@@ -725,7 +730,7 @@ def arch_grid(summary: pd.DataFrame, marked: Sequence[tuple] = ()) -> str:
                     f" (class {cls})" if several_classes else "")
                 if r["method"] != "original" and not math.isnan(theta):
                     runs.setdefault(r["method"], []).append(where)
-                    if a < theta - COLLAPSE:
+                    if is_collapse(a, theta):
                         text += f" {COLLAPSE_MARK}"
                         collapsed.setdefault(r["method"], []).append(where)
                 if (dataset, model, cls, r["method"]) in marked:
