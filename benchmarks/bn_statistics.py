@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from unlearnbench.errors import UsageError, cli
-from unlearnbench.files import atomic_write_bytes
+from unlearnbench.files import atomic_write_bytes, atomic_write_jsonl, read_json_lines
 from unlearnbench.plan import load_sweep, one_cell, select_cells, selections
 from unlearnbench.report import COLLAPSE, DATASET_NAMES, MODEL_NAMES, is_collapse, method_label
 from unlearnbench.store import load_records
@@ -101,14 +100,13 @@ def explain_collapses(args, runner) -> int:
     order = list(dict.fromkeys(c.method for c in whole.cells))  # the sweep file's order of methods
     command = " ".join(["python benchmarks/bn_statistics.py", str(args.config), "--collapsed", str(args.collapsed),
                         *[f"--only {o}" for o in args.only]])
-    lines = rows_path.read_text().splitlines() if rows_path.is_file() else []
-    rows = {r["config_hash"]: r for r in map(json.loads, filter(str.strip, lines))
+    rows = {r["config_hash"]: r for r in read_json_lines(rows_path)
             if r["config_hash"] in records}  # a cell no longer collapsed is dropped
 
     def save(rows_too: bool) -> int:
         ordered = [rows[c.key] for c in whole.cells if c.key in rows]
         if rows_too:  # rows first, then the table: killed in between, the next run rewrites the table from the rows
-            atomic_write_bytes(rows_path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in ordered)), mode="w")
+            atomic_write_jsonl(rows_path, ordered)
         atomic_write_bytes(out, lambda f: f.write(causes_table(ordered, sweep.name, command, order)), mode="w")
         return len(ordered)
 

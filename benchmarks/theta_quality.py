@@ -37,7 +37,7 @@ from torch import nn
 
 from unlearnbench.config import parse_assignments
 from unlearnbench.errors import cli
-from unlearnbench.files import atomic_write_bytes
+from unlearnbench.files import atomic_write_bytes, atomic_write_jsonl, read_json_lines
 from unlearnbench.models import count_parameters
 from unlearnbench.plan import Overrides, load_sweep, select_cells, selections
 from unlearnbench.run import add_env_options, env_from_args, setup_logging
@@ -126,7 +126,7 @@ def resumable_rows(path: Path, keys: list[str]) -> list[dict]:
     Rows of other θ*s (another recipe, or a key changed since) are dropped, and said so."""
     if not path.is_file():
         return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_json_lines(path)
     kept = sorted((r for r in rows if r["key"] in keys), key=lambda r: keys.index(r["key"]))
     print(f"resuming from {path}: {len(kept)} θ* measured already"
           + (f", {len(rows) - len(kept)} row(s) of other θ*s dropped" if len(rows) > len(kept) else ""), flush=True)
@@ -188,8 +188,7 @@ def write(out: Path, sweep, rows: list[dict], verified: str | None, device: dict
                    "bit-identical to the recalibrated copy.", ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     # rows first, then the table: killed in between, --resume rewrites the table from the rows
-    atomic_write_bytes(out.with_suffix(".jsonl"), lambda f: f.write("".join(json.dumps(r) + "\n" for r in rows)),
-                       mode="w")
+    atomic_write_jsonl(out.with_suffix(".jsonl"), rows)
     atomic_write_bytes(out, lambda f: f.write("\n".join(header + lines) + "\n"), mode="w")
     print(f"wrote {out} and {out.with_suffix('.jsonl')} ({len(rows)} of {len(sweep.setups)} θ*)", flush=True)
     return 0

@@ -10,7 +10,7 @@ import torch
 
 from unlearnbench.cache import CheckpointCache
 from unlearnbench.errors import WriteError
-from unlearnbench.files import HOST, atomic_write_json
+from unlearnbench.files import HOST, atomic_write_json, atomic_write_jsonl, read_json_lines
 from unlearnbench.records import append_jsonl
 
 
@@ -128,3 +128,15 @@ def test_a_full_disk_is_one_line_naming_the_file(tmp_path):
     with pytest.raises(WriteError, match=r"could not write .*runs\.jsonl: No space left on device"):
         append_jsonl(tmp_path / "runs.jsonl", {"a": 1})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.jsonl"]  # its lock file went with the failure
+
+
+def test_rows_written_as_json_lines_read_back_as_they_were(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    assert read_json_lines(path) == []  # no file yet: no rows
+    rows = [{"key": "a", "acc": [93.6, 94.4]}, {"key": "b", "verdict": None}]
+    atomic_write_jsonl(path, rows)
+    assert path.read_text() == '{"key": "a", "acc": [93.6, 94.4]}\n{"key": "b", "verdict": null}\n'
+    path.write_text(path.read_text() + "\n  \n")  # blank lines, as an editor may leave them, are no rows
+    assert read_json_lines(path) == rows
+    atomic_write_jsonl(path, rows[1:])  # rewritten whole, not appended
+    assert read_json_lines(path) == rows[1:]

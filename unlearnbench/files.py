@@ -2,8 +2,10 @@
 
 - `check_dir` / `check_file`: an output path exists or can be created, is of the right kind and is writable, else a
   UsageError naming it. The CLIs call them before any work, so that a bad path costs nothing and writes nothing.
-- `atomic_write_bytes` / `atomic_write_json`: through a temporary file in the same directory, fsync, rename. A failed
-  write (disk full, permissions, a read-only file system) is a `WriteError` naming the path, not a traceback.
+- `atomic_write_bytes` / `atomic_write_json` / `atomic_write_jsonl`: through a temporary file in the same directory,
+  fsync, rename. A failed write (disk full, permissions, a read-only file system) is a `WriteError` naming the path,
+  not a traceback. `read_json_lines` reads back what `atomic_write_jsonl` wrote (rows of any shape; records are read
+  by `records.read_jsonl`, which checks each is a whole record).
 - `remove_stale_tmp`: the temporary files of writers that died before their rename (kill -9 during a save).
 - `guarded_lock`: a file lock whose holder, if its work fails, leaves neither the lock file nor empty directories.
 """
@@ -145,6 +147,19 @@ def write_if_changed(path: Path, data: bytes) -> bool:
 
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, lambda f: json.dump(obj, f, indent=1, sort_keys=True, default=str), mode="w")
+
+
+def atomic_write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rewrite `path` as one JSON line per row, all or nothing (a measurement script's rows, rewritten after each)."""
+    atomic_write_bytes(path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in rows)), mode="w")
+
+
+def read_json_lines(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines file, blank lines skipped; a missing file has none."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 # --------------------------------------------------------------------------------------------------------------------
