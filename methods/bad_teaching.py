@@ -50,7 +50,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from unlearnbench.config import TrainRecipe, at_least, fraction, positive, since
+from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, TrainRecipe, at_least, fraction, positive, since
 from unlearnbench.data import Batch
 from unlearnbench.losses import kl_to_targets, soft_targets
 from unlearnbench.method import UnlearnTask, register_method, register_variant
@@ -65,8 +65,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class BadTeachingHP:
     lr: float = positive(1e-4)  # as run in the official experiments
-    epochs: int = at_least(1, 1)  # as run
-    batch_size: int = at_least(1, 256)  # as run
+    epochs: int = at_least(1, 1, le=EPOCHS_MAX)  # as run
+    batch_size: int = at_least(1, 256, le=BATCH_MAX)  # as run
     temperature: float = positive(1.0)  # official
     retain_fraction: float = fraction(0.3)  # official: a random 30% of the retain set
     kl_reduction: Literal["batchmean", "mean"] = since("batchmean", "mean")  # official code: "mean"

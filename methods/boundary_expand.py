@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unlearnbench.config import TrainRecipe, at_least, param, positive
+from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, TrainRecipe, at_least, param, positive
 from unlearnbench.data import Batch
 from unlearnbench.method import UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
@@ -51,8 +51,8 @@ from unlearnbench.train import fit, running_stats
 @dataclass(frozen=True)
 class BoundaryExpandHP:
     lr: float = positive(1e-5)  # BU
-    epochs: int = at_least(1, 10)  # BU
-    batch_size: int = at_least(1, 64)  # BU main.py
+    epochs: int = at_least(1, 10, le=EPOCHS_MAX)  # BU
+    batch_size: int = at_least(1, 64, le=BATCH_MAX)  # BU main.py
     momentum: float = param(0.9, ge=0, lt=1)  # BU
     bn_stats: Literal["update", "keep"] = "update"  # official: running statistics move on forget batches
 

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unlearnbench.attacks import PixelSpace, fgsm
-from unlearnbench.config import TrainRecipe, at_least, param, positive
+from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, TrainRecipe, at_least, param, positive
 from unlearnbench.data import Batch
 from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
@@ -49,8 +49,8 @@ from unlearnbench.train import LossFn, fit, running_stats
 @dataclass(frozen=True)
 class BoundaryShrinkHP:
     lr: float = positive(1e-5)  # BU
-    epochs: int = at_least(1, 10)  # BU
-    batch_size: int = at_least(1, 64)  # BU main.py
+    epochs: int = at_least(1, 10, le=EPOCHS_MAX)  # BU
+    batch_size: int = at_least(1, 64, le=BATCH_MAX)  # BU main.py
     momentum: float = param(0.9, ge=0, lt=1)  # BU
     bound: float = param(0.1, gt=0, le=1)  # FGSM step in pixels of [0, 1] (BU, the paper)
     discretize: bool = True  # round adversarial pixels to 1/255 (BU)

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unlearnbench.config import TrainRecipe, at_least, param, positive
+from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, TrainRecipe, at_least, param, positive
 from unlearnbench.data import Batch
 from unlearnbench.method import UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
@@ -54,8 +54,8 @@ MASKED = -1e10
 @dataclass(frozen=True)
 class DeleteHP:
     lr: float = positive(1e-4)  # config/cifar10_resnet18.yaml
-    epochs: int = at_least(1, 20)  # config/cifar10_resnet18.yaml
-    batch_size: int = at_least(1, 128)  # config/cifar10_resnet18.yaml
+    epochs: int = at_least(1, 20, le=EPOCHS_MAX)  # config/cifar10_resnet18.yaml
+    batch_size: int = at_least(1, 128, le=BATCH_MAX)  # config/cifar10_resnet18.yaml
     momentum: float = param(0.9, ge=0, lt=1)  # method/delete.py
     augment: bool = True  # forget batches with θ*'s training augmentation (official: the training transform)
     bn_stats: Literal["update", "keep"] = "update"  # official: running statistics move on forget batches

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unlearnbench.config import TrainRecipe, at_least, positive
+from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, TrainRecipe, at_least, positive
 from unlearnbench.data import Batch, SampleSet, TensorSource
 from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
@@ -41,7 +41,7 @@ from unlearnbench.train import fit, make_optimizer, train_steps
 
 @dataclass(frozen=True)
 class FastEffectiveHP:
-    noise_batch: int = at_least(1, 256)  # noise images learned (notebook)
+    noise_batch: int = at_least(1, 256, le=BATCH_MAX)  # noise images learned (notebook)
     noise_steps: int = at_least(0, 40)  # Adam steps on the noise (notebook: 5 epochs × 8 steps)
     noise_lr: float = positive(0.1)  # all copies
     noise_lambda: float = at_least(0, 0.1)  # weight of mean ‖N_b‖² (all copies)
@@ -49,9 +49,9 @@ class FastEffectiveHP:
     retain_per_class: int = at_least(1, 1000)  # retain subset: first n images of each retain class (notebook)
     impair_lr: float = positive(0.02)  # notebook
     repair_lr: float = positive(0.01)  # notebook
-    batch_size: int = at_least(1, 256)  # impair and repair (notebook)
-    impair_epochs: int = at_least(1, 1)  # notebook
-    repair_epochs: int = at_least(0, 1)  # notebook
+    batch_size: int = at_least(1, 256, le=BATCH_MAX)  # impair and repair (notebook)
+    impair_epochs: int = at_least(1, 1, le=EPOCHS_MAX)  # notebook
+    repair_epochs: int = at_least(0, 1, le=EPOCHS_MAX)  # notebook
     released_code: bool = False  # reproduce the released code's defects (see the module docstring)
 
 

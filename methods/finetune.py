@@ -20,7 +20,7 @@ from typing import Literal
 
 from torch import nn
 
-from unlearnbench.config import at_least, positive
+from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, at_least, positive
 from unlearnbench.method import UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
 from unlearnbench.train import fit
@@ -28,10 +28,10 @@ from unlearnbench.train import fit
 
 @dataclass(frozen=True)
 class FinetuneHP:
-    epochs: int = at_least(1, 10)  # PBU official code
+    epochs: int = at_least(1, 10, le=EPOCHS_MAX)  # PBU official code
     lr: float = positive(1e-3)  # PBU official code
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"  # PBU official code
-    batch_size: int = at_least(0, 48)  # PBU official code (its train loader); 0: θ*'s training batch
+    batch_size: int = at_least(0, 48, le=BATCH_MAX)  # PBU official code (its train loader); 0: θ*'s training batch
     weight_decay: float = at_least(0, 0.0)  # PBU official code (Adam, no weight decay)
     scheduler: Literal["cosine", "none"] = "none"  # PBU official code: a constant learning rate
 

@@ -38,7 +38,7 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unlearnbench.config import TrainRecipe, at_least, param, positive
+from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, TrainRecipe, at_least, param, positive
 from unlearnbench.data import Batch
 from unlearnbench.method import UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
@@ -48,8 +48,8 @@ from unlearnbench.train import fit, running_stats
 @dataclass(frozen=True)
 class GradAscentHP:
     lr: float = positive(1e-4)  # Unlearn-Sparse README GA command
-    epochs: int = at_least(1, 5)  # Unlearn-Sparse README GA command
-    batch_size: int = at_least(1, 256)  # Unlearn-Saliency argparse default
+    epochs: int = at_least(1, 5, le=EPOCHS_MAX)  # Unlearn-Sparse README GA command
+    batch_size: int = at_least(1, 256, le=BATCH_MAX)  # Unlearn-Saliency argparse default
     momentum: float = param(0.9, ge=0, lt=1)  # Unlearn-Saliency argparse default
     weight_decay: float = at_least(0, 5e-4)  # Unlearn-Saliency argparse default
     augment: bool = True  # forget batches with θ*'s training augmentation (official: the training transform)

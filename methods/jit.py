@@ -41,7 +41,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from unlearnbench.config import at_least, positive
+from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, at_least, positive
 from unlearnbench.data import Batch
 from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
@@ -53,8 +53,8 @@ class JiTHP:
     lr: float = positive(3e-4)  # η, official CNN row
     sigma: float = positive(0.5)  # σ of the neighbours' Gaussian noise, in normalised input units (official CNN row)
     n_samples: int = at_least(1, 25)  # neighbours per sample (official)
-    batch_size: int = at_least(1, 128)  # official -b default
-    epochs: int = at_least(1, 1)  # official: one pass over the forget set
+    batch_size: int = at_least(1, 128, le=BATCH_MAX)  # official -b default
+    epochs: int = at_least(1, 1, le=EPOCHS_MAX)  # official: one pass over the forget set
     bn_stats: Literal["update", "keep"] = "update"  # official: train mode moves them (its networks have no BatchNorm)
 
 

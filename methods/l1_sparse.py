@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unlearnbench.config import at_least, param, positive
+from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, at_least, param, positive
 from unlearnbench.data import Batch
 from unlearnbench.errors import UsageError
 from unlearnbench.method import Sizes, UnlearnTask, register_method
@@ -51,10 +51,10 @@ from unlearnbench.train import LossFn, make_optimizer, train_steps
 @dataclass(frozen=True)
 class L1SparseHP:
     alpha: float = at_least(0, 1e-4)  # ℓ1 weight in the first epoch (official code as run, see the docstring)
-    no_l1_epochs: int = at_least(0, 0)  # final epochs without the penalty (official arg_parser default)
+    no_l1_epochs: int = at_least(0, 0, le=EPOCHS_MAX)  # final epochs without the penalty (official arg_parser default)
     lr: float = positive(0.01)  # official README / arg_parser
-    epochs: int = at_least(1, 10)  # official README / arg_parser
-    batch_size: int = at_least(1, 256)  # official arg_parser default
+    epochs: int = at_least(1, 10, le=EPOCHS_MAX)  # official README / arg_parser
+    batch_size: int = at_least(1, 256, le=BATCH_MAX)  # official arg_parser default
     momentum: float = param(0.9, ge=0, lt=1)  # official arg_parser default (SGD)
     weight_decay: float = at_least(0, 5e-4)  # official arg_parser default
 

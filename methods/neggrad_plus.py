@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unlearnbench.config import at_least, fraction, param, positive
+from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, at_least, fraction, param, positive
 from unlearnbench.data import Batch, SampleSet
 from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
@@ -53,9 +53,9 @@ from unlearnbench.train import LossFn, make_optimizer, train_steps
 class NegGradPlusHP:
     alpha: float = fraction(0.9999)  # official and paper: weight of the retain CE; the forget CE has 1 − alpha
     lr: float = positive(0.01)  # official and paper
-    epochs: int = at_least(1, 5)  # official and paper (large scale)
-    retain_batch_size: int = at_least(1, 32)  # official (MIA_experiments)
-    forget_batch_size: int = at_least(1, 16)  # official (MIA_experiments)
+    epochs: int = at_least(1, 5, le=EPOCHS_MAX)  # official and paper (large scale)
+    retain_batch_size: int = at_least(1, 32, le=BATCH_MAX)  # official (MIA_experiments)
+    forget_batch_size: int = at_least(1, 16, le=BATCH_MAX)  # official (MIA_experiments)
     momentum: float = param(0.0, ge=0, lt=1)  # official: plain SGD
     weight_decay: float = at_least(0, 5e-4)  # paper; the released code uses 0 (variant neggrad_plus+released)
 

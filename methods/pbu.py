@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unlearnbench.config import at_least, param, positive, since
+from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, at_least, param, positive, since
 from unlearnbench.data import Batch
 from unlearnbench.fisher import diagonal_fisher
 from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
@@ -64,8 +64,8 @@ class PBUHP:
     beta: float = at_least(0, 100.0)  # weight of the Fisher-weighted distance to θ* (official, class 8)
     gamma: float = at_least(0, 4001.0)  # weight of the squared L2 distance to θ* (official)
     lr: float = positive(1e-4)  # Adam (official)
-    batch_size: int = at_least(1, 64)  # official
-    epochs: int = at_least(1, 5)  # official; an upper bound when a stopping rule is on
+    batch_size: int = at_least(1, 64, le=BATCH_MAX)  # official
+    epochs: int = at_least(1, 5, le=EPOCHS_MAX)  # official; an upper bound when a stopping rule is on
     fisher: Literal["true", "empirical", "mc"] = "true"  # official: true Fisher
     fisher_backend: Literal["layerwise", "func"] = "layerwise"  # same numbers; layerwise is faster (fisher.py)
     fisher_memory_mb: int = at_least(1, 1024)  # memory for one chunk of per-sample gradients (speed/memory trade-off only)

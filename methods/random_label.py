@@ -43,7 +43,7 @@ from typing import Iterable, Iterator, Literal
 import torch
 from torch import Tensor, nn
 
-from unlearnbench.config import at_least, param, positive
+from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, at_least, param, positive
 from unlearnbench.data import Batch
 from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
@@ -57,8 +57,8 @@ MIXED_FROM_CLASSES = 100
 @dataclass(frozen=True)
 class RandomLabelHP:
     lr: float = positive(0.01)  # official arg_parser default (unlearn_lr)
-    epochs: int = at_least(1, 10)  # official arg_parser default (unlearn_epochs)
-    batch_size: int = at_least(1, 256)  # official arg_parser default
+    epochs: int = at_least(1, 10, le=EPOCHS_MAX)  # official arg_parser default (unlearn_epochs)
+    batch_size: int = at_least(1, 256, le=BATCH_MAX)  # official arg_parser default
     optimizer: Literal["sgd", "adam"] = "sgd"  # official (unlearn/impl.py)
     momentum: float = param(0.9, ge=0, lt=1)  # official arg_parser default (SGD only)
     weight_decay: float = at_least(0, 5e-4)  # official arg_parser default

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from unlearnbench.config import at_least
+from unlearnbench.config import EPOCHS_MAX, at_least
 from unlearnbench.method import UnlearnTask, register_method
 from unlearnbench.runtime import DATA_ORDER, generator
 from unlearnbench.train import fit
@@ -21,7 +21,7 @@ from unlearnbench.train import fit
 
 @dataclass(frozen=True)
 class RetrainHP:
-    epochs: int | None = at_least(1, None)  # None: as many epochs as θ* was trained for (its recipe)
+    epochs: int | None = at_least(1, None, le=EPOCHS_MAX)  # None: as many epochs as θ* was trained for (its recipe)
 
 
 @register_method("retrain", hparams=RetrainHP, needs=("retain",), cached=True,

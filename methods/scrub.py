@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unlearnbench.config import at_least, param, positive
+from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, at_least, param, positive
 from unlearnbench.data import Batch
 from unlearnbench.errors import UsageError
 from unlearnbench.losses import distill_kl
@@ -55,7 +55,7 @@ from unlearnbench.train import LossFn, make_optimizer, train_steps
 
 @dataclass(frozen=True)
 class ScrubHP:
-    epochs: int = at_least(1, 3)  # official (sgda_epochs)
+    epochs: int = at_least(1, 3, le=EPOCHS_MAX)  # official (sgda_epochs)
     msteps: int = at_least(0, 2)  # official: epochs 1..msteps begin with a max pass over D_f
     optimizer: Literal["sgd", "adam"] = "sgd"  # official
     lr: float = positive(5e-4)  # paper and official
@@ -66,8 +66,8 @@ class ScrubHP:
     temperature: float = positive(4.0)  # official kd_T
     gamma: float = at_least(0, 0.99)  # official: weight of the cross-entropy on D_r
     alpha: float = at_least(0, 0.001)  # official: weight of the KL on D_r
-    forget_batch_size: int = at_least(1, 512)  # official loader
-    retain_batch_size: int = at_least(1, 256)  # official loader
+    forget_batch_size: int = at_least(1, 512, le=BATCH_MAX)  # official loader
+    retain_batch_size: int = at_least(1, 256, le=BATCH_MAX)  # official loader
 
     def check(self, where: str) -> None:
         if any(e < 1 for e in self.lr_decay_epochs):

@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unlearnbench.config import at_least, positive
+from unlearnbench.config import BATCH_MAX, at_least, positive
 from unlearnbench.data import Batch, SampleSet
 from unlearnbench.method import Sizes, UnlearnTask, register_method
 from unlearnbench.runtime import Runtime
@@ -69,7 +69,7 @@ class SSDHP:
     lam: float = positive(1.0)  # dampening constant λ (official)
     exponent: float = positive(1.0)  # official
     clamp: float = positive(1.0)  # the largest dampening factor (official "lower_bound" = 1: weights never grow)
-    batch_size: int = at_least(1, 64)  # official loaders of both importances
+    batch_size: int = at_least(1, 64, le=BATCH_MAX)  # official loaders of both importances
     full_order: Literal["by_class", "stored"] = "by_class"  # official: D's retain part class by class, then D_f
 
 

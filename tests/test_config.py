@@ -19,7 +19,7 @@ def test_build_coerces_strings_like_toml():
     ({"epochs": 2.5}, "epochs: expected int"),
     ({"epochs": True}, "epochs: expected int"),
     ({"optimizer": "rmsprop"}, "not one of 'adam', 'adamw', 'sgd'"),
-    ({"lr": -1}, r"lr: must be > 0, got -1"),
+    ({"lr": -1}, r"lr: must be > 0 and <= 1000000, got -1"),
     ({"lr": "nan"}, "lr: expected float"),
 ])
 def test_build_rejects_bad_values(values, message):

@@ -23,6 +23,16 @@ T = TypeVar("T")
 #: Bumped whenever training or unlearning code changes what a cached checkpoint would contain.
 CACHE_VERSION = 1
 
+#: Upper bounds of the numeric settings: far above any real run, low enough that a typo (an extra zero, 10**30) is
+#: refused before work instead of training for ever or overflowing. A field declares its own tighter bound where it
+#: has one; every other numeric field is capped at SETTING_MAX (see `param`).
+EPOCHS_MAX = 1000
+BATCH_MAX = 65536
+IMAGE_SIZE_MAX = 1024
+SETTING_MAX = 1_000_000
+#: Seeds: 32 bits (numpy's and most tools' range); `runtime.generator` multiplies a seed by ~10**6 inside int64.
+SEED_MAX = 2**32 - 1
+
 
 # --------------------------------------------------------------------------------------------------------------------
 # parsing
@@ -128,7 +138,10 @@ def param(default: Any, *, ge: float | None = None, gt: float | None = None, le:
 
     `build` refuses a value outside the range (one line naming the key, the range and the value) before any work.
     A `None` value (an optional setting left to its default behaviour) is not range-checked. `legacy`: see `since`.
+    A range with a lower bound and no upper bound gets `le=SETTING_MAX`: every numeric setting is bounded both ways.
     """
+    if (ge is not None or gt is not None) and le is None and lt is None:
+        le = SETTING_MAX
     bounds = Range(ge, gt, le, lt)
     metadata: dict[str, Any] = {"range": bounds} if bounds != Range() else {}
     if legacy is not _NO_LEGACY:
@@ -191,7 +204,10 @@ def parse_assignments(items: Sequence[str] | None, where: str) -> dict[str, str]
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"{where}: expected KEY=VALUE, got {item!r}")
-        out[key.strip().replace("-", "_")] = value.strip()
+        key = key.strip().replace("-", "_")
+        if key in out and out[key] != value.strip():  # the same key twice: which one was meant is not ours to guess
+            raise UsageError(f"{where}: {key} given twice ({key}={out[key]} and {key}={value.strip()})")
+        out[key] = value.strip()
     return out
 
 
@@ -233,8 +249,8 @@ class TrainRecipe:
 
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = positive(1e-3)
-    epochs: int = at_least(1, 2)
-    batch_size: int = at_least(1, 128)
+    epochs: int = at_least(1, 2, le=EPOCHS_MAX)
+    batch_size: int = at_least(1, 128, le=BATCH_MAX)
     weight_decay: float = at_least(0, 0.0)
     momentum: float = param(0.9, ge=0, lt=1)  # SGD only
     scheduler: Literal["none", "cosine"] = "none"
@@ -254,7 +270,8 @@ class DataConfig:
     """Which data set, at what input size, and (for quick runs) how much of it."""
 
     name: str = "mnist"
-    image_size: int = at_least(0, 0)  # 0: the data set's default (MNIST 28→32 by zero padding, CIFAR 32, Food-101 224)
+    # 0: the data set's default (MNIST 28→32 by zero padding, CIFAR 32, Food-101 224)
+    image_size: int = at_least(0, 0, le=IMAGE_SIZE_MAX)
     train_per_class: int = at_least(0, 0)  # 0: every training image; n: the first n of each class (quick runs, tests)
     test_per_class: int = at_least(0, 0)  # likewise for the test split
 
@@ -291,7 +308,7 @@ class ModelConfig:
 class EvalConfig:
     """Evaluation settings that shape the metrics (not the models)."""
 
-    batch_size: int = at_least(1, 1024)
+    batch_size: int = at_least(1, 1024, le=BATCH_MAX)
     mia: bool = True  # membership inference on the forget set (SSD's entropy attack)
     mia_members: int = at_least(0, 10000)  # retain-train samples used as MIA members (0: all); a fixed, seeded subset
     oracle: bool = True  # compare with the retrained model (gaps, KL, MIA gap, speed-up); trains it if missing
