@@ -2,20 +2,26 @@
 
 - `check_dir` / `check_file`: an output path exists or can be created, is of the right kind and is writable, else a
   UsageError naming it. The CLIs call them before any work, so that a bad path costs nothing and writes nothing.
+- `check_input_file` / `regular_file_problem`: a path to read is a regular file (a FIFO would block for ever,
+  `/dev/zero` never end, a symbolic-link loop is not "missing"); `inside`: an output path lies under its directory.
 - `atomic_write_bytes` / `atomic_write_json` / `atomic_write_jsonl`: through a temporary file in the same directory,
   fsync, rename. A failed write (disk full, permissions, a read-only file system) is a `WriteError` naming the path,
   not a traceback. `read_json_lines` reads back what `atomic_write_jsonl` wrote (rows of any shape; records are read
   by `records.read_jsonl`, which checks each is a whole record).
-- `remove_stale_tmp`: the temporary files of writers that died before their rename (kill -9 during a save).
+- `remove_stale_tmp`: the temporary files of writers that died before their rename (kill -9 during a save); every
+  directory the atomic writers write into is swept once per process (`sweep_stale_tmp`).
 - `guarded_lock`: a file lock whose holder, if its work fails, leaves neither the lock file nor empty directories.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import re
 import shutil
 import socket
+import stat
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -36,6 +42,81 @@ FOREIGN_TMP_SECONDS = 24 * 3600
 # --------------------------------------------------------------------------------------------------------------------
 # checks before any work
 # --------------------------------------------------------------------------------------------------------------------
+#: The longest file name most file systems take (ext4, xfs, btrfs: 255 bytes).
+NAME_MAX = 255
+
+
+def _kind(mode: int) -> str:
+    """What a file that is neither a regular file nor a directory is, in words."""
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _path_problem(path: Path) -> str | None:
+    """What makes `path` unusable as a name at all (a NUL byte, a component longer than the file system takes)."""
+    text = str(path)
+    if "\0" in text:
+        return "contains a NUL byte"
+    if any(len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in Path(text).parts):
+        return f"has a name longer than {NAME_MAX} bytes"
+    return None
+
+
+def regular_file_problem(path: Path) -> str | None:
+    """Why `path` cannot be read as a regular file ("does not exist", "is a directory", "is a named pipe (FIFO)",
+    "is a symbolic link loop", ...), or None when it can. `os.stat` only: a FIFO is never opened."""
+    if (bad := _path_problem(Path(path))) is not None:
+        return bad
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "is a broken symbolic link" if os.path.islink(path) else "does not exist"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic link loop"
+        return f"cannot be inspected ({exc.strerror})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory"
+    if not stat.S_ISREG(st.st_mode):
+        return f"is {_kind(st.st_mode)}"
+    if not os.access(path, os.R_OK):
+        return "is not readable"
+    return None
+
+
+def check_input_file(path: Path, what: str, expected: str = "a file") -> None:
+    """A file the CLI reads: a readable regular file, else one UsageError naming it (`{what} {path} is ...`)."""
+    problem = regular_file_problem(Path(path).expanduser())
+    if problem == "is a directory":
+        problem = f"is a directory, expected {expected}"
+    if problem is not None:
+        raise UsageError(f"{what} {path} {problem}")
+
+
+def inside(root: Path, path: Path) -> Path:
+    """`path`, checked to lie under directory `root` once resolved (symbolic links, `..`): a file name built from data
+    can never send a write elsewhere. A WriteError otherwise."""
+    real_root, real = Path(root).resolve(), Path(path).resolve()
+    if real != real_root and real_root not in real.parents:
+        raise WriteError(f"refusing to write {path}: it lies outside {root}")
+    return path
+
+
+def stable_token(text: str) -> str:
+    """`text` as one safe file-name component: itself when it is already letters, digits and `_ . + -` (not starting
+    with a dot), else those characters with the rest as `_`, plus a short hash of the original (two names that
+    sanitise alike stay apart). Output file names built from data (a record's data set or model) go through it."""
+    if re.fullmatch(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,99}", text):
+        return text
+    safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", text)[:60].lstrip(".") or "_"
+    return f"{safe}-{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
 def _exists(path: Path, what: str) -> bool:
     try:
         return os.path.lexists(path)
@@ -56,15 +137,28 @@ def _creatable(path: Path, what: str) -> None:
         raise UsageError(f"{what} {path}: cannot be created, {parent} is not writable")
 
 
+def _usable(path: Path, what: str) -> None:
+    if (bad := _path_problem(path)) is not None:
+        text = repr(str(path))[1:-1]  # a NUL as \x00
+        raise UsageError(f"{what} {text if len(text) <= 80 else text[:40] + '...' + text[-20:]}: {bad}")
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"{what} {path}: is a symbolic link loop") from None
+
+
 def check_dir(path: Path, what: str) -> None:
     """An output directory: an existing, writable directory, or one that can be created."""
     path = Path(path).expanduser()
+    _usable(path, what)
     if not _exists(path, what):
         _creatable(path, what)
     elif not path.exists():
         raise UsageError(f"{what} {path}: is a broken symbolic link")
     elif not path.is_dir():
-        raise UsageError(f"{what} {path}: is a file, expected a directory")
+        kind = "a file" if path.is_file() else _kind(path.stat().st_mode)
+        raise UsageError(f"{what} {path}: is {kind}, expected a directory")
     elif not os.access(path, os.R_OK | os.W_OK | os.X_OK):
         raise UsageError(f"{what} {path}: is not writable")
 
@@ -73,11 +167,14 @@ def check_file(path: Path, what: str) -> None:
     """An output file written beside a lock file (`<path>.lock`): an existing writable file in a writable directory,
     or one that can be created."""
     path = Path(path).expanduser()
+    _usable(path, what)
     if _exists(path, what):
         if path.is_dir():
             raise UsageError(f"{what} {path}: is a directory, expected a file")
         if not path.exists():
             raise UsageError(f"{what} {path}: is a broken symbolic link")
+        if not path.is_file():  # appending to a FIFO would block until a reader comes, to a device write anywhere
+            raise UsageError(f"{what} {path}: is {_kind(path.stat().st_mode)}, expected a regular file")
         if not os.access(path, os.W_OK):
             raise UsageError(f"{what} {path}: is not writable")
         if not os.access(path.parent, os.W_OK | os.X_OK):  # its lock file goes beside it
@@ -111,9 +208,22 @@ def tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}@{HOST}.tmp")
 
 
+_SWEPT: set[str] = set()
+
+
+def sweep_stale_tmp(directory: Path) -> None:
+    """`remove_stale_tmp(directory)`, once per process and directory: the atomic writers call it, so no directory the
+    project writes (results, reports, plots, `extra/` outputs) keeps the leftovers of a killed writer."""
+    key = os.path.abspath(directory)
+    if key not in _SWEPT:
+        _SWEPT.add(key)
+        remove_stale_tmp(Path(directory))
+
+
 def atomic_write_bytes(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
     """Write through a temporary file in the same directory, fsync, rename: all or nothing."""
     path = Path(path)
+    sweep_stale_tmp(path.parent)
     tmp = tmp_path(path)
     try:
         with open(tmp, mode) as f:
@@ -136,8 +246,9 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     """Write `data` to `path` (all or nothing) unless the file already holds exactly these bytes; whether it wrote.
     A report run again on the same records then leaves its files, and their times, as they were."""
     path = Path(path)
+    sweep_stale_tmp(path.parent)
     with suppress(OSError):
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
+        if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,10 +266,12 @@ def atomic_write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def read_json_lines(path: Path) -> list[dict[str, Any]]:
-    """The rows of a JSON-lines file, blank lines skipped; a missing file has none."""
+    """The rows of a JSON-lines file, blank lines skipped; a missing file has none. Anything but a regular file there
+    (a FIFO, a device) is a UsageError naming it."""
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         return []
+    check_input_file(path, "rows file")
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
