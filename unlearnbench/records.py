@@ -3,15 +3,22 @@
 An append is one `write` of a whole line under a file lock, then fsync: concurrent writers never interleave, and a
 run killed mid-write leaves at most one unterminated last line, which readers skip (and report).
 
-A record is a JSON object with at least the `REQUIRED` fields. Anything else (an empty `{}`, a partial object, valid
-JSON that is not an object, bytes that are not UTF-8) is not a record: readers skip it and say so, naming the file.
+A record is a JSON object with at least the `REQUIRED` fields, each of its type (`FIELD_TYPES`). Anything else (an
+empty `{}`, a partial object, a field of the wrong type, valid JSON that is not an object, bytes that are not UTF-8) is
+not a record: readers skip it and say so, naming the file and the field.
+
+Records written now carry `record_version` (RECORD_VERSION) and `digest`, the sha256 of every other field (`seal`).
+A record without a version is a version-1 record, from before both existed, and is read as it always was; a record of
+a newer version than this code knows, or whose fields no longer match its digest (edited by hand), is not read.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,6 +32,52 @@ _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a num
                type(None): "null"}
 
 
+#: The version of the records this code writes; 1 is a record without `record_version` (written before it existed).
+RECORD_VERSION = 2
+#: Names (data set, model, method, config hash): printable text, no control character (a NUL, a newline).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _name(v: Any) -> str | None:
+    if not isinstance(v, str) or not v:
+        return "a non-empty string"
+    return "text without control characters" if _CONTROL.search(v) else None
+
+
+def _count(v: Any) -> str | None:
+    return None if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else "a non-negative integer"
+
+
+def _number(v: Any) -> str | None:
+    return None if v is None or isinstance(v, (int, float)) and not isinstance(v, bool) else "a number or null"
+
+
+def _of(kind: type, words: str) -> Any:
+    return lambda v: None if v is None or isinstance(v, kind) else words
+
+
+#: What each field a reader relies on must hold (a field absent from an older record is not checked).
+FIELD_TYPES = {"config_hash": _name, "dataset": _name, "model": _name, "method": _name, "forget_class": _count,
+               "seed": _count, "acc_forget": _number, "acc_retain": _number, "created": _of(str, "a string"),
+               "original_checkpoint": _of(dict, "an object"), "oracle_checkpoint": _of(dict, "an object"),
+               "record_version": _count, "digest": _of(str, "a string")}
+
+
+def digest(obj: dict[str, Any]) -> str:
+    """sha256 of a record's fields other than `digest`, as canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps({k: v for k, v in obj.items() if k != "digest"}, sort_keys=True, separators=(",", ":"),
+                      allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def seal(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as it is stored: JSON types only (NaN as null), `record_version` and `digest` added."""
+    obj = json.loads(json.dumps(_clean(record), default=str, allow_nan=False))
+    obj["record_version"] = RECORD_VERSION
+    obj["digest"] = digest(obj)
+    return obj
+
+
 def record_problem(obj: Any) -> str | None:
     """Why `obj` (parsed JSON) is not a whole record, or None if it is one."""
     if not isinstance(obj, dict):
@@ -32,7 +85,17 @@ def record_problem(obj: Any) -> str | None:
     if not obj:
         return "an empty record {}"
     missing = [k for k in REQUIRED if k not in obj]
-    return f"an incomplete record (no {', '.join(missing)})" if missing else None
+    if missing:
+        return f"an incomplete record (no {', '.join(missing)})"
+    for key, check in FIELD_TYPES.items():
+        if key in obj and (expected := check(obj[key])) is not None:
+            return f"field {key}: expected {expected}, got {json.dumps(obj[key])[:40]}"
+    version = obj.get("record_version", 1)
+    if version > RECORD_VERSION:
+        return f"record version {version}, newer than this unlearnbench reads (up to {RECORD_VERSION}); update it"
+    if version >= 2 and obj.get("digest") != digest(obj):
+        return "its digest does not match its fields (changed after it was written)"
+    return None
 
 
 def parse_record(text: bytes | str) -> tuple[dict[str, Any] | None, str | None]:
@@ -62,7 +125,7 @@ def _clean(obj: Any) -> Any:
 
 
 def dumps(record: dict[str, Any]) -> str:
-    return json.dumps(_clean(record), sort_keys=False, default=str, allow_nan=False)
+    return json.dumps(seal(record), sort_keys=False, allow_nan=False)
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:

@@ -14,8 +14,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Callable
 
-from .files import atomic_write_json, guarded_lock, make_dirs, remove_stale_tmp
-from .records import _clean, parse_record, read_jsonl_checked
+from .files import atomic_write_json, guarded_lock, make_dirs, regular_file_problem, remove_stale_tmp
+from .records import parse_record, read_jsonl_checked, seal
 
 log = logging.getLogger("unlearnbench")
 
@@ -39,6 +39,11 @@ class RecordStore:
     def read(self, key: str) -> tuple[dict[str, Any] | None, str | None]:
         """(record, None) for a whole record of cell `key`; (None, why not) for a file that is not one; (None, None)
         when there is no file."""
+        problem = regular_file_problem(self.path(key))
+        if problem == "does not exist":
+            return None, None
+        if problem is not None:  # a FIFO would block the plan for ever, a device never end
+            return None, problem
         try:
             data = self.path(key).read_bytes()
         except FileNotFoundError:
@@ -57,7 +62,7 @@ class RecordStore:
         return self.get(key) is not None
 
     def write(self, record: dict[str, Any]) -> None:
-        atomic_write_json(self.path(record["config_hash"]), _clean(record))
+        atomic_write_json(self.path(record["config_hash"]), seal(record))
 
     def keys(self) -> set[str]:
         return {p.stem for p in self.dir.glob("*.json")} if self.dir.exists() else set()
@@ -76,6 +81,9 @@ def load_records(root: Path, warn: Callable[[str], None] | None = None) -> list[
     found: dict[str, dict[str, Any]] = {}
     files = [root] if root.is_file() else sorted(root.glob("*.jsonl")) + sorted(root.glob("records/*.json"))
     for path in files:
+        if (problem := regular_file_problem(path)) is not None:  # a FIFO or a device: never opened
+            warn(f"{path}: {problem}; skipped")
+            continue
         if path.suffix == ".jsonl":
             try:
                 records, skipped = read_jsonl_checked(path)
