@@ -43,7 +43,7 @@ from typing import Sequence
 import pandas as pd
 
 from .errors import ArgumentParser, UsageError, cli, prog
-from .files import check_dir, write_if_changed
+from .files import check_dir, inside, regular_file_problem, stable_token, write_if_changed
 from .method import VARIANT_SEP, list_methods
 from .store import load_records
 
@@ -492,7 +492,7 @@ def plots(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_title(f"Forgetting vs. what is kept — {title}\n(mean ± std over seeds, one point per forget class)",
                      fontsize=10)
         ax.grid(alpha=0.3)
-        written += _save(fig, out / f"tradeoff_{dataset}_{model}")
+        written += _save(fig, out / f"tradeoff_{stable_token(dataset)}_{stable_token(model)}")
 
         times = df[(df["dataset"] == dataset) & (df["model"] == model) & ~df["method"].isin(NO_TIME)]
         times = times.groupby("method")["unlearn_seconds"].agg(["mean", "std"]).dropna(subset=["mean"])
@@ -514,7 +514,7 @@ def plots(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_title(f"Unlearning time per method — {title}\n(mean ± std over classes and seeds)", fontsize=10)
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(alpha=0.3, axis="y")
-        written += _save(fig, out / f"time_{dataset}_{model}")
+        written += _save(fig, out / f"time_{stable_token(dataset)}_{stable_token(model)}")
     return written
 
 
@@ -529,7 +529,7 @@ def _save(fig: object, stem: Path) -> list[Path]:
     for suffix, options in ((".png", {"dpi": 150}), (".pdf", {"metadata": {"CreationDate": None}})):
         buffer = io.BytesIO()
         fig.savefig(buffer, format=suffix[1:], **options)  # type: ignore[attr-defined]
-        paths.append(stem.with_suffix(suffix))
+        paths.append(inside(stem.parent, stem.with_name(stem.name + suffix)))
         write_if_changed(paths[-1], buffer.getvalue())
     plt.close(fig)  # type: ignore[arg-type]
     return paths
@@ -594,7 +594,7 @@ What each file holds: docs/cli.md#report.""")
 
 
 def _write(path: Path, text: str) -> Path:
-    write_if_changed(path, text.encode("utf-8"))
+    write_if_changed(inside(path.parent, path), text.encode("utf-8"))
     return path
 
 
@@ -608,10 +608,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise UsageError(f"unknown metric(s) {', '.join(unknown) or '(none)'}; valid: {', '.join(METRICS)}")
-    if not args.results.exists():
-        raise UsageError(f"{args.results} does not exist")
-    if not (args.results.is_dir() or args.results.is_file()):
-        raise UsageError(f"{args.results} is neither a results directory nor a record file")
+    problem = regular_file_problem(args.results)
+    if problem not in (None, "is a directory"):  # a FIFO or a device would never end, a link loop is not "missing"
+        raise UsageError(f"{args.results} {problem}" + ("" if problem == "does not exist" else
+                                                          ", expected a results directory or a record file"))
     out = args.out or (args.results if args.results.is_dir() else args.results.parent) / "report"
     check_dir(out, "--out" if args.out else "report directory (RESULTS/report; choose another with --out)")
     skipped: list[str] = []
