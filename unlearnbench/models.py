@@ -19,7 +19,7 @@ import timm
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from .config import ModelConfig, parse_assignments
 from .errors import UsageError
 
 #: The architectures of the paper's table, and the quick one. Any other timm name is accepted too.
@@ -71,10 +71,39 @@ def _input_needs(name: str, timm_args: str = "") -> tuple[int, tuple[int, int] |
     return max_reduction(model), fixed_input_size(model)
 
 
-def check_input_size(cfg: ModelConfig, size: int) -> None:
+def _meta_error(name: str, kwargs: dict[str, object], size: int, in_chans: int) -> str | None:
+    """The error (type and first line) of building `name` with `kwargs` and one training-mode forward pass of a
+    size×size batch, on the meta device (shapes only: no memory, no arithmetic), or None when both work."""
+    try:
+        with torch.device("meta"):
+            model = timm.create_model(name, pretrained=False, num_classes=2, in_chans=in_chans, **kwargs)
+            model.train()(torch.zeros(2, in_chans, size, size))
+    except Exception as exc:  # noqa: BLE001 - whatever timm raises is reported in one line
+        return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or ['-'])[0][:160]}"
+    return None
+
+
+@lru_cache(maxsize=None)
+def timm_args_problem(name: str, timm_args: str, size: int, in_chans: int = 1) -> str | None:
+    """Why timm cannot build and run `name` with `timm_args` (`drop_rate=5`, `global_pool=xyz`: errors timm raises at
+    build or only at the first training step), naming the argument; None if it can. Tried on the meta device at plan
+    time. An error the model gives without any timm_args is not blamed on them (such a model is not checked here)."""
+    if not timm_args:
+        return None
+    raw = parse_assignments([a for a in timm_args.split(",") if a.strip()], "model.timm_args")
+    kwargs = ModelConfig(name, timm_args=timm_args).timm_kwargs()
+    error = _meta_error(name, kwargs, size, in_chans)
+    if error is None or _meta_error(name, {}, size, in_chans) is not None:
+        return None
+    alone = [k for k in kwargs if _meta_error(name, {k: kwargs[k]}, size, in_chans) is not None]
+    culprits = ",".join(f"{k}={raw[k]}" for k in alone) if alone else timm_args
+    return f"model.timm_args {culprits}: timm cannot build and train {name} with it ({error})"
+
+
+def check_input_size(cfg: ModelConfig, size: int, in_chans: int = 1) -> None:
     """Reject an input size the model cannot take: not its fixed size (ViT and the like assert it at the first
     forward; timm_args such as img_size change it), or smaller than its total down-sampling (its features would
-    vanish); and timm arguments the architecture does not take."""
+    vanish); and timm arguments the architecture does not take or cannot run with (`timm_args_problem`)."""
     check_model_name(cfg.name)
     need, fixed = _input_needs(cfg.name, cfg.timm_args)
     how = "under [data] in the config, --data image_size=N for a run, --set data.image_size=N for a sweep"
@@ -88,6 +117,8 @@ def check_input_size(cfg: ModelConfig, size: int) -> None:
     if size < need:
         raise UsageError(f"model {cfg.name} down-samples {need}-fold and cannot take {size}×{size} inputs; "
                          f"set image_size >= {need} ({how})")
+    if (problem := timm_args_problem(cfg.name, cfg.timm_args, size, in_chans)) is not None:
+        raise UsageError(problem)
 
 
 def create_model(cfg: ModelConfig, num_classes: int, in_chans: int) -> nn.Module:

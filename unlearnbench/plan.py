@@ -14,14 +14,16 @@ Everything is checked here, before any work: unknown tables or keys, wrong types
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .config import Cell, DataConfig, EvalConfig, ModelConfig, Setup, TrainRecipe, build, parse_assignments
+from .config import SEED_MAX, Cell, DataConfig, EvalConfig, ModelConfig, Setup, TrainRecipe, build, parse_assignments
 from .data import check_forget_class, get_dataset_spec, resolve_image_size
 from .errors import UsageError
+from .files import check_input_file
 from .method import get_method
 from .models import check_input_size, check_model_name
 
@@ -50,6 +52,7 @@ class Overrides:
 
 def read_text(path: Path) -> str:
     """A config file's text (TOML is UTF-8), or a UsageError saying why it cannot be read."""
+    check_input_file(Path(path), "config file", expected="a TOML file")  # a FIFO or /dev/zero would never end
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
@@ -116,14 +119,20 @@ def overrides_from_file(path: Path | None) -> Overrides:
 
 
 def resolve_setup(dataset: str, model: str, seed: int, ov: Overrides) -> Setup:
+    # the names come from --dataset / --model or the grid: a `name` in [data] or [model] would be silently replaced
+    for table, given in (("data", ov.data), ("model", ov.model)):
+        if "name" in given:
+            raise UsageError(f"{table}.name = {given['name']!r}: the {'data set' if table == 'data' else 'model'} is "
+                             f"chosen by --{'dataset' if table == 'data' else 'model'} (a run) or the grid's "
+                             f"{'dataset' if table == 'data' else 'models'} (a sweep), not here")
     spec = get_dataset_spec(dataset)
     data = build(DataConfig, {**ov.data, "name": dataset}, where="data")
     check_model_name(model)
     model_cfg = build(ModelConfig, {**ov.model, "name": model}, where="model")
-    check_input_size(model_cfg, resolve_image_size(spec, data))
+    check_input_size(model_cfg, resolve_image_size(spec, data), spec.in_chans)
     recipe = build(TrainRecipe, ov.train, where="train", base=spec.recipe)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise UsageError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= SEED_MAX:
+        raise UsageError(f"seed must be an integer from 0 to {SEED_MAX}, got {seed!r}")
     return Setup(data, model_cfg, recipe, seed)
 
 
@@ -160,6 +169,9 @@ def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method:
 # --------------------------------------------------------------------------------------------------------------------
 # sweeps: a grid file → cells → jobs
 # --------------------------------------------------------------------------------------------------------------------
+#: A sweep's name: it becomes a directory name (`/` as `_`), so printable, short, and no control character.
+NAME_MAX = 100
+NAME = re.compile(r"[A-Za-z0-9._+/ -]{1,%d}" % NAME_MAX)
 SWEEP_KEYS = ("name", "description", "seeds", "methods", "grid", "profile")
 GRID_KEYS = ("dataset", "models", "forget_classes", "seeds", "methods", *TABLES)  # seeds, methods: the file's if absent
 
@@ -244,6 +256,9 @@ def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:
     if not isinstance(doc["name"], str) or not doc["name"].strip(". "):  # it names results/<name>
         raise UsageError(f"{where}: name must be a non-empty string (results go to results/<name>), "
                          f"got {doc['name']!r}")
+    if not NAME.fullmatch(doc["name"]):
+        raise UsageError(f"{where}: name must be at most {NAME_MAX} letters, digits and . _ + - / (it names the "
+                         f"directory results/<name>), got {doc['name'][:40]!r}{'...' if len(doc['name']) > 40 else ''}")
     seeds = _list_of(doc["seeds"], int, f"{where}: seeds")
     methods = _list_of(doc["methods"], str, f"{where}: methods")
     base = overrides_from_mapping({k: doc[k] for k in TABLES if k in doc}, where)
