@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple, Protocol, Sequence
@@ -316,8 +317,62 @@ register_dataset(DatasetSpec(
 # --------------------------------------------------------------------------------------------------------------------
 # loading
 # --------------------------------------------------------------------------------------------------------------------
+#: The data sets stored as idx files (MNIST's format): their folder under the data root.
+IDX_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+_IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+def idx_problem(path: Path, ndim: int, item_shape: tuple[int, ...]) -> tuple[int | None, str | None]:
+    """(item count, None) for a sound idx file of unsigned bytes with `ndim` dimensions, the last ones `item_shape`;
+    (None, what is wrong) otherwise: its magic number, its dtype byte, its shape, or its size against its header."""
+    from .files import regular_file_problem
+    if (bad := regular_file_problem(path)) is not None:
+        return None, bad
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(4 + 4 * ndim)
+    if len(header) < 4 or header[:2] != b"\0\0" or header[3] != ndim:
+        expected = 0x800 | ndim
+        return None, (f"is not an idx file of {ndim} dimension(s): magic number 0x{header[:4].hex() or '(none)'}, "
+                      f"expected 0x{expected:08x}")
+    if header[2] != 0x08:
+        return None, f"has dtype byte 0x{header[2]:02x}, expected 0x08 (unsigned bytes)"
+    if len(header) < 4 + 4 * ndim:
+        return None, f"is truncated: {size} bytes, shorter than its header"
+    dims = [int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    if tuple(dims[1:]) != item_shape:
+        return None, f"holds items of shape {tuple(dims[1:])}, expected {item_shape}"
+    want = 4 + 4 * ndim + dims[0] * (item_shape[0] * item_shape[1] if item_shape else 1)
+    if size < want:
+        return None, f"is truncated: {size} bytes, its header says {want}"
+    if size > want:
+        return None, f"has {size - want} bytes more than its header says ({want})"
+    return dims[0], None
+
+
+def check_idx_files(spec: DatasetSpec, root: Path, split: str) -> None:
+    """MNIST-format files that are there must be sound (magic, dtype, shape, size, as many labels as images): one
+    UsageError naming the file and what is wrong. Missing files are left to the download / "not found" path."""
+    folder = IDX_FOLDERS.get(spec.name)
+    if folder is None:
+        return
+    images, labels = (Path(root) / folder / "raw" / name for name in _IDX_FILES[split])
+    counts = []
+    for path, ndim, shape in ((images, 3, (spec.native_size, spec.native_size)), (labels, 1, ())):
+        if not os.path.lexists(path):
+            return
+        n, problem = idx_problem(path, ndim, shape)
+        if problem is not None:
+            raise UsageError(f"{spec.name}: {path} {problem}")
+        counts.append(n)
+    if counts[0] != counts[1]:
+        raise UsageError(f"{spec.name}: {images} holds {counts[0]} images but {labels} {counts[1]} labels")
+
+
 def _open(spec: DatasetSpec, root: Path, split: str, download: bool, **kw: object) -> object:
     """Open a torchvision data set; missing files become one clear DataUnavailable, not a traceback."""
+    check_idx_files(spec, root, split)
     try:
         return spec.open(root, split, False, **kw)
     except (RuntimeError, FileNotFoundError, OSError):
@@ -346,14 +401,54 @@ def _resize(images: Tensor, native: int, size: int, default: int) -> Tensor:
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
-@functools.lru_cache(maxsize=8)
-def _host_tensors(name: str, root: str, split: str, download: bool, size: int) -> tuple[Tensor, Tensor]:
+@functools.lru_cache(maxsize=4)
+def _native_tensors(name: str, root: str, split: str, download: bool, where: str) -> tuple[Tensor, Tensor]:
+    """`where`: the root's absolute path, which the memo is keyed by (a relative root names another directory in
+    another working directory)."""
     spec = DATASETS[name]
     ds = _open(spec, Path(root), split, download)
     images = torch.as_tensor(ds.data)
     images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)  # NCHW uint8
-    labels = torch.as_tensor(ds.targets, dtype=torch.int64)
-    return _resize(images.contiguous(), spec.native_size, size, spec.image_size), labels
+    return images.contiguous(), torch.as_tensor(ds.targets, dtype=torch.int64)
+
+
+def memory_available() -> int | None:
+    """Bytes of memory available to a new allocation (MemAvailable), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_resize_memory(name: str, split: str, n: int, chans: int, size: int, native: int) -> None:
+    """Resizing n images to size×size holds them as floats twice over (input and output of the interpolation) and as
+    bytes: refuse, before allocating, what would not fit in the memory available."""
+    if size == native:
+        return
+    need = n * chans * size * size * (4 + 4 + 1)
+    free = memory_available()
+    if free is not None and need > free:
+        raise UsageError(f"data: {name} {split} at image_size={size} needs ~{need / 2**30:.1f} GiB to resize its {n} "
+                         f"images, {free / 2**30:.1f} GiB available: lower image_size, or keep fewer images "
+                         f"(train_per_class / test_per_class)")
+
+
+@functools.lru_cache(maxsize=8)
+def _host_tensors(name: str, root: str, split: str, download: bool, size: int, cap: int, where: str
+                  ) -> tuple[Tensor, Tensor]:
+    """The split as uint8 NCHW at `size`; with `cap`, the first `cap` of each class, cut before resizing (resizing
+    is per image, so cutting first gives the same images at a fraction of the memory)."""
+    spec = DATASETS[name]
+    images, labels = _native_tensors(name, root, split, download, where)
+    if cap:
+        keep = _first_per_class(labels, cap)
+        images, labels = images[keep], labels[keep]
+    check_resize_memory(name, split, len(labels), images.shape[1], size, spec.native_size)
+    return _resize(images, spec.native_size, size, spec.image_size), labels
 
 
 def _stream_transforms(size: int) -> tuple[object, object]:
@@ -414,10 +509,8 @@ def load_data(cfg: DataConfig, root: Path, *, download: bool = True, device: tor
             keep = _first_per_class(labels, caps[split]) if caps[split] else None
             sources[split] = StreamSource(tr, ev, labels, spec.mean, spec.std, device, num_workers, keep)
         else:
-            images, labels = _host_tensors(spec.name, str(root), split, download, size)
-            if caps[split]:
-                keep = _first_per_class(labels, caps[split])
-                images, labels = images[keep], labels[keep]
+            images, labels = _host_tensors(spec.name, str(root), split, download, size, caps[split],
+                                           os.path.abspath(root))
             sources[split] = TensorSource(images, labels, spec.mean, spec.std, device)
         found = int(sources[split].labels.max()) + 1 if len(sources[split].labels) else 0
         if found > spec.num_classes:
