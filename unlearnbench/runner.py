@@ -23,7 +23,8 @@ from .method import UnlearnTask, get_method, split_output
 from .metrics import activation_distance, kl_divergence, mia_score, speedup, zrf
 from .models import create_model, live_residual_branches
 from .plan import ORACLE
-from .runtime import DATA_ORDER, Runtime, describe_device, deterministic, generator, resolve_device, versions
+from .runtime import (DATA_ORDER, Runtime, describe_device, deterministic, generator, resolve_device, torch_threads,
+                      versions)
 from .train import accuracy, fit, forget_retain_accuracy, predict, predict_batch_statistics
 
 log = logging.getLogger("unlearnbench")
@@ -71,6 +72,10 @@ class Env:
     device: str = "auto"
     download: bool = True
     num_workers: int = 4
+    # torch's thread count while training a model the cache keeps (θ*, the retrained oracle); 0: the process's own.
+    # A sweep sets its main process's count, so that CPU training, whose bits depend on the thread count, gives the
+    # same checkpoint under a key whatever --jobs is (the other jobs' threads just share the cores meanwhile).
+    train_threads: int = 0
 
 
 class Runner:
@@ -116,10 +121,11 @@ class Runner:
                     what="original")
                 return model, {}
 
-            model, meta, hit = self.cache.get_or_build(
-                setup.key, lambda: self.new_model(setup, setup.seed), train,
-                {"kind": "original", "config": setup.to_dict(), "versions": versions(),
-                 "device": describe_device(self.device)}, runtime.sync)
+            with torch_threads(self.env.train_threads):  # a cached model's bits must not depend on --jobs
+                model, meta, hit = self.cache.get_or_build(
+                    setup.key, lambda: self.new_model(setup, setup.seed), train,
+                    {"kind": "original", "config": setup.to_dict(), "versions": versions(),
+                     "device": describe_device(self.device)}, runtime.sync)
             log.info("original %s/%s seed %d: %s (training took %.1f s)", setup.data.name, setup.model.name,
                      setup.seed, "cache hit" if hit else "trained and cached", meta["seconds"])
             model.eval()
@@ -196,11 +202,13 @@ class Runner:
                     "retain_samples_seen": trackers["retain"].distinct, "retain_draws": trackers["retain"].draws}
 
         if spec.cached:
-            info = {"kind": cell.method, "config": cell.to_dict(), "versions": versions(),
-                    "device": describe_device(self.device)}
-            model, meta, hit = self.cache.get_or_build(
-                self.method_key(cell), lambda: copy.deepcopy(original),
-                lambda: (call(copy.deepcopy(original)), {**drawn(), "diagnostics": diagnostics}), info, runtime.sync)
+            with torch_threads(self.env.train_threads):  # as θ*'s: the cached oracle's bits must not depend on --jobs
+                info = {"kind": cell.method, "config": cell.to_dict(), "versions": versions(),
+                        "device": describe_device(self.device)}
+                model, meta, hit = self.cache.get_or_build(
+                    self.method_key(cell), lambda: copy.deepcopy(original),
+                    lambda: (call(copy.deepcopy(original)), {**drawn(), "diagnostics": diagnostics}), info,
+                    runtime.sync)
             log.info("%s: %s (took %.1f s)", cell.method, "cache hit" if hit else "trained and cached",
                      meta["seconds"])
             return model.eval(), {"unlearn_seconds": meta["seconds"], "method_cache_hit": hit,

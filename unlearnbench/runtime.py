@@ -19,8 +19,27 @@ def default_dir(env: str, sub: str) -> Path:
     """$env if set, else a per-user cache directory (XDG_CACHE_HOME or ~/.cache)/unlearnbench/sub."""
     if os.environ.get(env):
         return Path(os.environ[env]).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "unlearnbench" / sub
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "unlearnbench" / sub
+    return home_dir(env) / ".cache" / "unlearnbench" / sub
+
+
+def home_dir(env: str) -> Path:
+    """The user's home directory: $HOME when set and not empty, else the password database's; a UsageError naming
+    what to set when there is none (an empty HOME would otherwise put the cache under /.cache)."""
+    home = os.environ.get("HOME")
+    if not home:
+        try:
+            import pwd
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except (ImportError, KeyError):  # no Unix password database, or a uid without an entry
+            home = ""
+    if not home or not os.path.isabs(home):
+        how = "empty" if "HOME" in os.environ else "unset"
+        raise UsageError(f"no home directory for the default cache and data directories (HOME is {how} and the "
+                         f"password database has none): set {env} or XDG_CACHE_HOME, or pass --cache-dir and "
+                         f"--data-root")
+    return Path(home)
 
 
 def default_data_root() -> Path:
@@ -101,6 +120,19 @@ def deterministic(seed: int) -> Iterator[None]:
         yield
     finally:
         torch.random.set_rng_state(state)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op thread count set to `n` within the block (0: left as it is), then restored."""
+    before = torch.get_num_threads()
+    if n > 0 and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 #: Generator salt of the data order of the original's training; retrain reuses it so that only D_f differs.

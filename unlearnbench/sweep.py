@@ -335,20 +335,37 @@ def describe(sweep: Sweep, plan: Plan, results: Path, device: torch.device, work
 # --------------------------------------------------------------------------------------------------------------------
 # execution
 # --------------------------------------------------------------------------------------------------------------------
+#: Seconds a sweep waits for its Dask scheduler to answer before refusing to start.
+SCHEDULER_TIMEOUT = 5
+
+
+def connect_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> Any:
+    """A client of the Dask scheduler at `address`, connected now (before the sweep writes anything), or a UsageError
+    in one line when none answers within `timeout` seconds."""
+    import dask.config
+    from dask.distributed import Client
+    try:
+        with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
+            return Client(address, timeout=f"{timeout}s")  # the default client, which joblib's dask backend uses
+    except Exception as exc:  # noqa: BLE001 - a bad address, a refused or timed-out connection: the same answer
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise UsageError(f"--scheduler {address}: no Dask scheduler answered within {timeout:g} s ({reason})"
+                         ) from None
+
+
 def run_jobs(jobs: Sequence[Job], env: Env, results: Path, n_jobs: int, backend: str,
-             scheduler: str | None, jobs_per_gpu: int = 1) -> Iterator[Outcome]:
-    """Outcomes as jobs finish. Jobs are dispatched lazily in plan order, so dependencies are usually ready."""
+             scheduler: str | None, jobs_per_gpu: int = 1, client: Any = None) -> Iterator[Outcome]:
+    """Outcomes as jobs finish. Jobs are dispatched lazily in plan order, so dependencies are usually ready.
+    `client`: a Dask client already connected to `scheduler` (`connect_scheduler`)."""
     import joblib
     cores = os.cpu_count() or 1
     threads = max(1, cores // n_jobs) if n_jobs > 1 else 0
     calls = (joblib.delayed(execute)(job, env, str(results), threads, jobs_per_gpu) for job in jobs)
     if backend == "dask":
         from dask.distributed import Client, LocalCluster
-        if scheduler:
-            client = Client(scheduler)
-        else:
-            client = Client(LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True,
-                                         dashboard_address=None))
+        if client is None:
+            client = Client(scheduler) if scheduler else Client(LocalCluster(
+                n_workers=n_jobs, threads_per_worker=1, processes=True, dashboard_address=None))
         try:
             with joblib.parallel_config(backend="dask", wait_for_workers_timeout=60):
                 yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered",
@@ -460,7 +477,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     what = "--results" if args.results else "results directory"
     for path in (results, results / "records", results / "logs"):  # checked now: nothing is computed in vain
         check_dir(path, what)
-    env = env_from_args(args)
+    # θ* and the oracles train at this process's thread count in every job, whatever --jobs (see Env.train_threads)
+    env = replace(env_from_args(args), train_threads=torch.get_num_threads())
+    client = connect_scheduler(args.scheduler) if args.scheduler else None  # reached before anything is written
     runner = shared_runner(env)
     workers = plan_workers(visible_gpus(env, runner.device), args.jobs, args.jobs_per_gpu, not args.scheduler)
     n_jobs = workers.n_jobs
@@ -474,17 +493,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan.estimate_s = estimate(plan, runner) / (min(n_jobs, workers.n_gpus) if workers.n_gpus else n_jobs)
     print(describe(sweep, plan, results, runner.device, workers), flush=True)
     if args.dry_run:
+        if client is not None:
+            client.close()
         return 0
     store.create()
     make_dirs(env.cache_dir)  # here, once: a worker whose job fails then never removes it under another's feet
     with writing(results / "sweep.toml"):
         (results / "sweep.toml").write_text(sweep.text, encoding="utf-8")
     _record_cells(results / "cells.json", sweep.cells)
-    return _execute(plan, env, results, n_jobs, args.backend, args.scheduler, args.quiet, args.jobs_per_gpu)
+    return _execute(plan, env, results, n_jobs, args.backend, args.scheduler, args.quiet, args.jobs_per_gpu, client)
 
 
 def _execute(plan: Plan, env: Env, results: Path, n_jobs: int, backend: str, scheduler: str | None,
-             quiet: bool, jobs_per_gpu: int = 1) -> int:
+             quiet: bool, jobs_per_gpu: int = 1, client: Any = None) -> int:
     """Run the plan; a progress bar on a terminal, and one line per finished job (with an ETA) in any case."""
     from tqdm import tqdm
     start = time.perf_counter()
@@ -493,7 +514,8 @@ def _execute(plan: Plan, env: Env, results: Path, n_jobs: int, backend: str, sch
     total = len(plan.jobs)
     with tqdm(total=total, unit="job", disable=quiet or not total or not sys.stderr.isatty(), file=sys.stderr,
               dynamic_ncols=True) as bar:
-        for k, out in enumerate(run_jobs(plan.jobs, env, results, n_jobs, backend, scheduler, jobs_per_gpu), 1):
+        for k, out in enumerate(run_jobs(plan.jobs, env, results, n_jobs, backend, scheduler, jobs_per_gpu,
+                                                client), 1):
             counts[out.status] = counts.get(out.status, 0) + 1
             elapsed = time.perf_counter() - start
             eta = f", ETA {_duration(elapsed / k * (total - k))}" if k < total else ""
