@@ -6,7 +6,7 @@ and the sweep's job runner replaced by a tripwire, so a case that slips past the
 training; the working directory (results, cache, everything) must be exactly as the case left it.
 
 Below the table: every numeric setting of every registered method (variants included) and of the recipe, data and
-evaluation tables declares a valid range, and a value outside each bound is refused the same way; and a `methods`
+evaluation tables declares a valid range with both ends, and a value outside each bound is refused the same way; and a `methods`
 package in the working directory does not change the methods the CLI lists.
 """
 from __future__ import annotations
@@ -30,6 +30,13 @@ from unlearnbench.method import get_method, list_methods
 
 REPO = Path(__file__).resolve().parent.parent
 DIR = object()  # a file table entry that is a directory
+FIFO = object()  # ... a named pipe: reading or appending to it would block for ever
+
+
+@dataclass(frozen=True)
+class Link:
+    """A file table entry that is a symbolic link to `target` (itself: a loop)."""
+    target: str
 
 GRID = """
 name = "tiny"
@@ -49,6 +56,47 @@ epochs = 1
 """
 RECORD = ('{"config_hash": "abc", "dataset": "mnist", "model": "resnet18", "forget_class": 2, "seed": 0, '
           '"method": "pbu", "acc_forget": 0.5, "acc_retain": 97.0}')
+
+
+def record(**fields: Any) -> str:
+    """RECORD with some fields changed (a value of None removes the field)."""
+    import json
+    rec = {**json.loads(RECORD), **fields}
+    return json.dumps({k: v for k, v in rec.items() if v is not None})
+
+
+def sealed(**fields: Any) -> str:
+    """A record as this version writes it (record_version 2, digest: sha256 of the canonical JSON of the other
+    fields), with `fields` changed after sealing."""
+    import hashlib
+    import json
+    rec = {**json.loads(record()), "record_version": 2}
+    rec["digest"] = hashlib.sha256(json.dumps(rec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return json.dumps({**rec, **fields})
+
+
+def idx_files(root: str = "d", split: str = "train", n: int = 10, **corrupt: bytes) -> dict[str, bytes]:
+    """MNIST idx files of `n` blank 28×28 images (both splits), `corrupt` replacing a file's first bytes
+    (images=..., labels=...) or, as truncate_images=k, cutting the images file to k bytes."""
+    def images(m: int) -> bytes:
+        return b"\0\0\x08\x03" + m.to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + bytes(m * 784)
+
+    def labels(m: int) -> bytes:
+        return b"\0\0\x08\x01" + m.to_bytes(4, "big") + bytes(i % 10 for i in range(m))
+
+    out = {}
+    for part, m in (("train", n), ("t10k", n)):
+        img, lab = images(m), labels(m)
+        if part == ("train" if split == "train" else "t10k"):
+            if "images" in corrupt:
+                img = corrupt["images"] + img[len(corrupt["images"]):]
+            if "labels" in corrupt:
+                lab = corrupt["labels"] + lab[len(corrupt["labels"]):]
+            if "truncate_images" in corrupt:
+                img = img[:int.from_bytes(corrupt["truncate_images"], "big")]
+        out[f"{root}/MNIST/raw/{part}-images-idx3-ubyte"] = img
+        out[f"{root}/MNIST/raw/{part}-labels-idx1-ubyte"] = lab
+    return out
 
 RUN = ["--dataset", "mnist", "--model", "test_resnet", "--forget-class", "2", "--method", "finetune",
        "--results", "out/runs.jsonl", "--cache-dir", "cache", "--no-download", "--data", "train_per_class=20"]
@@ -74,7 +122,7 @@ class Case:
     cli: str  # run, sweep, report
     argv: list[str]
     message: str  # a regex the one stderr line must match
-    files: dict[str, Any] = dataclasses.field(default_factory=dict)  # path → text, bytes or DIR
+    files: dict[str, Any] = dataclasses.field(default_factory=dict)  # path → text, bytes, DIR, FIFO or a Link
 
     def __str__(self) -> str:
         return f"{self.cli} {' '.join(self.argv)}"
@@ -89,13 +137,13 @@ CASES: list[Case] = [
     Case(R, swap(RUN, "--forget-class", "12"), r"forget class 12 is out of range for mnist \(classes 0..9\)"),
     Case(R, swap(RUN, "--forget-class", "-1"), r"forget class -1 is out of range for mnist"),
     Case(R, swap(RUN, "--forget-class", "two"), r"argument --forget-class: invalid int value: 'two'"),
-    Case(R, RUN + ["--seed", "-3"], r"seed must be a non-negative integer, got -3"),
+    Case(R, RUN + ["--seed", "-3"], r"seed must be an integer from 0 to 4294967295, got -3"),
     Case(R, RUN[:6] + RUN[8:], r"missing --method"),
     # ---- run: settings out of range, of the wrong type, unknown
-    Case(R, RUN + ["--hp", "epochs=-1"], r"^unlearnbench.run: error: method.finetune.epochs: must be >= 1, got -1$"),
-    Case(R, RUN + ["--hp", "epochs=0"], r"method.finetune.epochs: must be >= 1, got 0"),
-    Case(R, RUN + ["--hp", "lr=-1"], r"method.finetune.lr: must be > 0, got -1.0"),
-    Case(R, RUN + ["--hp", "batch_size=-5"], r"method.finetune.batch_size: must be >= 0, got -5"),
+    Case(R, RUN + ["--hp", "epochs=-1"], r"^unlearnbench.run: error: method.finetune.epochs: must be >= 1 and <= 1000, got -1$"),
+    Case(R, RUN + ["--hp", "epochs=0"], r"method.finetune.epochs: must be >= 1 and <= 1000, got 0"),
+    Case(R, RUN + ["--hp", "lr=-1"], r"method.finetune.lr: must be > 0 and <= 1000000, got -1.0"),
+    Case(R, RUN + ["--hp", "batch_size=-5"], r"method.finetune.batch_size: must be >= 0 and <= 65536, got -5"),
     Case(R, RUN + ["--hp", "lr=nan"], r"method.finetune.lr: expected float, got nan"),
     Case(R, RUN + ["--hp", "learning_rate=1"], r"method.finetune: unknown key\(s\) learning_rate; valid: epochs"),
     Case(R, swap(RUN, "--method", "pbu") + ["--hp", "stop_threshold=101"],
@@ -103,13 +151,13 @@ CASES: list[Case] = [
     Case(R, swap(RUN, "--method", "pbu+fixed5") + ["--hp", "alpha=0"], r"method.pbu\+fixed5.alpha: must be > 0"),
     Case(R, swap(RUN, "--method", "bad_teaching") + ["--hp", "retain_fraction=1.5"],
          r"method.bad_teaching.retain_fraction: must be >= 0 and <= 1, got 1.5"),
-    Case(R, RUN + ["--train", "epochs=0"], r"train.epochs: must be >= 1, got 0"),
+    Case(R, RUN + ["--train", "epochs=0"], r"train.epochs: must be >= 1 and <= 1000, got 0"),
     Case(R, RUN + ["--train", "momentum=1"], r"train.momentum: must be >= 0 and < 1, got 1.0"),
     Case(R, RUN + ["--train", "optimizer=rmsprop"], r"train.optimizer: 'rmsprop' is not one of 'adam', 'adamw'"),
     Case(R, RUN + ["--train", "epochs"], r"--train: expected KEY=VALUE, got 'epochs'"),
-    Case(R, RUN + ["--data", "image_size=-1"], r"data.image_size: must be >= 0, got -1"),
-    Case(R, RUN + ["--data", "train_per_class=many"], r"data.train_per_class: expected int, got 'many'"),
-    Case(R, RUN + ["--eval", "batch_size=0"], r"eval.batch_size: must be >= 1, got 0"),
+    Case(R, RUN + ["--data", "image_size=-1"], r"data.image_size: must be >= 0 and <= 1024, got -1"),
+    Case(R, swap(RUN, "--data", "train_per_class=many"), r"data.train_per_class: expected int, got 'many'"),
+    Case(R, RUN + ["--eval", "batch_size=0"], r"eval.batch_size: must be >= 1 and <= 65536, got 0"),
     Case(R, RUN + ["--eval", "mia=maybe"], r"eval.mia: expected bool, got 'maybe'"),
     Case(R, RUN + ["--pretrained-file", "weights.pth"], r"model.pretrained_file: weights.pth is not a file"),
     # ---- run: model × input size, device, workers
@@ -132,7 +180,7 @@ CASES: list[Case] = [
          {"bad.toml": "[train]\nlr = = 3\n"}),
     Case(R, RUN + ["--config", "c.toml"], r"c.toml \[train\]: unknown key\(s\) warmup",
          {"c.toml": "[train]\nwarmup = 3\n"}),
-    Case(R, RUN + ["--config", "c.toml"], r"method.finetune.epochs: must be >= 1, got -3",
+    Case(R, RUN + ["--config", "c.toml"], r"method.finetune.epochs: must be >= 1 and <= 1000, got -3",
          {"c.toml": "[method.finetune]\nepochs = -3\n"}),
     Case(R, RUN + ["--config", "c.toml"], r"c.toml: \[data\] must be a table", {"c.toml": "data = 3\n"}),
     Case(R, swap(RUN, "--method", "pbu") + ["--config", "c.toml"],
@@ -171,7 +219,7 @@ CASES: list[Case] = [
          grid(("[method.finetune]", "[method.pbu]\nclass = 5\n[method.finetune]"))),
     Case(S, SWEEP, r"grid.toml: \[method.pbu.class.12\]: no data set of the grid has class 12 \(mnist has classes "
          r"0..9\)", grid(("[method.finetune]", "[method.pbu.class.12]\nalpha = 3.0\n[method.finetune]"))),
-    Case(S, SWEEP, r"method.finetune.epochs: must be >= 1, got -3",
+    Case(S, SWEEP, r"method.finetune.epochs: must be >= 1 and <= 1000, got -3",
          grid(("[method.finetune]\nepochs = 1", "[method.finetune]\nepochs = -3"))),
     Case(S, SWEEP, r"model vit_tiny_patch16_224 takes 224×224 inputs only, not 32×32: set image_size = 224 \(.*"
          r"--set data.image_size=N for a sweep\)",
@@ -179,8 +227,8 @@ CASES: list[Case] = [
     Case(S, SWEEP, r"config file grid.toml is not UTF-8 text",
          {"grid.toml": GRID.encode() + b"# \xff\xfe\n"}),
     Case(S, swap(SWEEP, "--config", "conf"), r"config file conf is a directory", {"conf": DIR}),
-    Case(S, SWEEP + ["--set", "train.epochs=0"], r"train.epochs: must be >= 1, got 0", grid()),
-    Case(S, SWEEP + ["--set", "method.pbu.alpha=0"], r"method.pbu.alpha: must be > 0, got 0", grid()),
+    Case(S, SWEEP + ["--set", "train.epochs=0"], r"train.epochs: must be >= 1 and <= 1000, got 0", grid()),
+    Case(S, SWEEP + ["--set", "method.pbu.alpha=0"], r"method.pbu.alpha: must be > 0 and <= 1000000, got 0", grid()),
     Case(S, SWEEP + ["--set", "colour=red"], r"--set colour: expected data\|model\|train\|eval.KEY", grid()),
     Case(S, SWEEP + ["--only", "colour=red"], r"--only colour: select on one of dataset", grid()),
     Case(S, SWEEP + ["--jobs", "-1"], r"--jobs must be >= 0, got -1$", grid()),
@@ -219,6 +267,90 @@ CASES: list[Case] = [
          {"res/records/abc.json": '"done"'}),
     Case(P, ["one.json"], r"one.json: not JSON \(truncated or malformed\); skipped", {"one.json": RECORD[:40]}),
     Case(P, ["empty.jsonl"], r"empty.jsonl: nothing to report \(an empty file\)", {"empty.jsonl": "\n"}),
+    # ---- second round. Upper bounds: a value far too large is refused before work, never a hang or an overflow
+    Case(R, RUN + ["--hp", "epochs=10000000000000000000000000000000"], r"method.finetune.epochs: must be >= 1 and <= 1000, got 1"),
+    Case(R, RUN + ["--train", "batch_size=1e30"], r"train.batch_size: must be >= 1 and <= 65536, got 1"),
+    Case(R, RUN + ["--eval", "batch_size=1000000000000000000000000000000"], r"eval.batch_size: must be >= 1 and <= 65536, got 1"),
+    Case(R, swap(RUN, "--data", "train_per_class=1000000000000000000000000000000"),
+         r"data.train_per_class: must be >= 0 and <= 1000000, got 1"),
+    Case(R, RUN + ["--data", "image_size=100000"], r"data.image_size: must be >= 0 and <= 1024, got 100000"),
+    Case(R, RUN + ["--seed", "1000000000000000000000000000000"], r"seed must be an integer from 0 to 4294967295, got 1"),
+    Case(R, RUN + ["--seed", "9223372036854775807"], r"seed must be an integer from 0 to 4294967295, got 9223372"),
+    Case(S, SWEEP, r"seed must be an integer from 0 to 4294967295, got 9223372036854775807",
+         grid(("seeds = [0]", "seeds = [9223372036854775807]"))),
+    # ---- timm arguments: tried at plan time on the meta device, the argument named
+    Case(R, RUN + ["--config", "c.toml"], r"model.timm_args drop_rate=5: timm cannot build and train test_resnet with "
+         r"it \(ValueError: dropout probability", {"c.toml": '[model]\ntimm_args = "drop_rate=5"\n'}),
+    Case(R, RUN + ["--config", "c.toml"], r"model.timm_args drop_rate=abc: timm cannot build and train test_resnet",
+         {"c.toml": '[model]\ntimm_args = "drop_rate=abc"\n'}),
+    Case(R, RUN + ["--config", "c.toml"], r"model.timm_args global_pool=xyz: .*\(AssertionError: Invalid pool type",
+         {"c.toml": '[model]\ntimm_args = "drop_rate=0.1,global_pool=xyz"\n'}),
+    Case(S, SWEEP, r"model.timm_args drop_rate=5: timm cannot build and train test_resnet",
+         grid(("[data]", '[model]\ntimm_args = "drop_rate=5"\n[data]'))),
+    # ---- special files: never opened (a FIFO blocks for ever, /dev/zero never ends), a loop is not "missing"
+    Case(R, RUN + ["--config", "c.toml"], r"config file c.toml is a named pipe \(FIFO\)$", {"c.toml": FIFO}),
+    Case(R, RUN + ["--config", "/dev/zero"], r"config file /dev/zero is a device$"),
+    Case(R, RUN + ["--config", "loop.toml"], r"config file loop.toml is a symbolic link loop$",
+         {"loop.toml": Link("loop.toml")}),
+    Case(S, swap(SWEEP, "--config", "/dev/zero"), r"config file /dev/zero is a device$"),
+    Case(R, swap(RUN, "--results", "runs.jsonl"), r"--results runs.jsonl: is a named pipe \(FIFO\), expected a "
+         r"regular file", {"runs.jsonl": FIFO}),
+    Case(R, swap(RUN, "--results", "/dev/zero"), r"--results /dev/zero: is a device, expected a regular file"),
+    Case(R, swap(RUN, "--results", "x" * 300 + ".jsonl"), r"--results x{40}\.\.\.x+\.jsonl: has a name longer "
+         r"than 255 bytes"),
+    Case(S, SWEEP, r"--results out/sweep: is a named pipe \(FIFO\), expected a directory",
+         {**grid(), "out/sweep": FIFO}),
+    Case(P, ["res"], r"nothing to report \(1 file\(s\) skipped, the first: res/runs.jsonl: is a named pipe \(FIFO\)"
+         r"; skipped\)", {"res/runs.jsonl": FIFO}),
+    Case(P, ["res"], r"nothing to report \(1 file\(s\) skipped, the first: res/records/abc.json: is a named pipe",
+         {"res/records/abc.json": FIFO}),
+    Case(P, ["res"], r"the first: res/runs.jsonl: is a device; skipped", {"res/runs.jsonl": Link("/dev/zero")}),
+    Case(P, ["/dev/zero"], r"/dev/zero is a device, expected a results directory or a record file$"),
+    Case(P, ["pipe.jsonl"], r"pipe.jsonl is a named pipe \(FIFO\), expected a results directory",
+         {"pipe.jsonl": FIFO}),
+    Case(P, ["loop"], r"loop is a symbolic link loop, expected a results directory", {"loop": Link("loop")}),
+    Case(P, ["res", "--out", "pipe"], r"--out pipe: is a named pipe \(FIFO\), expected a directory",
+         {"res/runs.jsonl": RECORD, "pipe": FIFO}),
+    # ---- records are checked by type, version and digest; the file and the field named
+    Case(P, ["res"], r"res/records/abc.json: field forget_class: expected a non-negative integer, got \[2\]; skipped",
+         {"res/records/abc.json": record(forget_class=[2])}),
+    Case(P, ["res"], r"res/records/abc.json: field seed: expected a non-negative integer, got \[0\]",
+         {"res/records/abc.json": record(seed=[0])}),
+    Case(P, ["res"], r"res/records/abc.json: field config_hash: expected a non-empty string, got \{\}",
+         {"res/records/abc.json": record(config_hash={})}),
+    Case(P, ["res"], r"res/records/abc.json: field method: expected a non-empty string, got 5",
+         {"res/records/abc.json": record(method=5)}),
+    Case(P, ["res"], r"res/records/abc.json: field dataset: expected text without control characters",
+         {"res/records/abc.json": record(dataset="mni\0st")}),
+    Case(P, ["res"], r"res/runs.jsonl: skipped 1 line\(s\) .*\(line 1: field forget_class: expected a non-negative "
+         r"integer, got \"2\"\)", {"res/runs.jsonl": record(forget_class="2") + "\n"}),
+    Case(P, ["res"], r"res/records/abc.json: record version 3, newer than this unlearnbench reads \(up to 2\)",
+         {"res/records/abc.json": sealed(record_version=3)}),
+    Case(P, ["res"], r"res/records/abc.json: its digest does not match its fields \(changed after it was written\)",
+         {"res/records/abc.json": sealed(acc_forget=0.0)}),
+    # ---- corrupt data files: one line naming the file and what is wrong
+    Case(S, SWEEP + ["--data-root", "d"], r"mnist: d/MNIST/raw/train-images-idx3-ubyte is not an idx file of 3 "
+         r"dimension\(s\): magic number 0x01000803, expected 0x00000803", {**grid(), **idx_files(images=b"\x01")}),
+    Case(S, SWEEP + ["--data-root", "d"], r"mnist: d/MNIST/raw/train-images-idx3-ubyte has dtype byte 0x0d, expected "
+         r"0x08", {**grid(), **idx_files(images=b"\0\0\x0d")}),
+    Case(S, SWEEP + ["--data-root", "d"], r"mnist: d/MNIST/raw/train-images-idx3-ubyte is truncated: 5000 bytes, its "
+         r"header says 7856", {**grid(), **idx_files(truncate_images=(5000).to_bytes(2, "big"))}),
+    Case(S, SWEEP + ["--data-root", "d"], r"mnist: d/MNIST/raw/t10k-labels-idx1-ubyte is not an idx file of 1 "
+         r"dimension", {**grid(), **idx_files(split="test", labels=b"\xff")}),
+    Case(S, SWEEP + ["--data-root", "d"], r"mnist: d/MNIST/raw/train-images-idx3-ubyte is a named pipe",
+         {**grid(), **idx_files(), "d/MNIST/raw/train-images-idx3-ubyte": FIFO}),
+    # ---- sweep names
+    Case(S, SWEEP, r"grid.toml: name must be at most 100 letters, digits and \. _ \+ - / \(it names the directory",
+         grid(('name = "tiny"', 'name = "ti\\u0000ny"'))),
+    Case(S, SWEEP, r"grid.toml: name must be at most 100 letters", grid(('name = "tiny"', f'name = "{"n" * 300}"'))),
+    # ---- the Dask scheduler is reached before anything is written
+    Case(S, SWEEP + ["--backend", "dask", "--scheduler", "tcp://127.0.0.1:9"],
+         r"--scheduler tcp://127.0.0.1:9: no Dask scheduler answered within 5 s", grid()),
+    # ---- minor: a key twice, settings that would be ignored
+    Case(R, RUN + ["--hp", "lr=1", "--hp", "lr=0.001"], r"--hp: lr given twice \(lr=1 and lr=0.001\)"),
+    Case(R, RUN + ["--data", "name=cifar100"], r"data.name = 'cifar100': the data set is chosen by --dataset"),
+    Case(S, SWEEP, r"model.name = 'resnet50': the model is chosen by --model \(a run\) or the grid's models",
+         grid(("[data]", '[model]\nname = "resnet50"\n[data]'))),
 ]
 
 
@@ -229,6 +361,12 @@ def _make(root: Path, files: dict[str, Any]) -> None:
             path.mkdir(parents=True, exist_ok=True)
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
+        if content is FIFO:
+            os.mkfifo(path)
+            continue
+        if isinstance(content, Link):
+            path.symlink_to(content.target)
+            continue
         if isinstance(content, bytes):
             path.write_bytes(content)
         else:
@@ -236,8 +374,12 @@ def _make(root: Path, files: dict[str, Any]) -> None:
 
 
 def _snapshot(root: Path) -> dict[str, tuple[bool, int, int]]:
-    return {str(p.relative_to(root)): (p.is_dir(), p.stat().st_size if p.is_file() else 0, p.stat().st_mtime_ns)
-            for p in root.rglob("*")}
+    """Every path under `root` (links not followed: a loop is an entry, not an error): kind, size, time."""
+    out = {}
+    for p in root.rglob("*"):
+        st = p.lstat()
+        out[str(p.relative_to(root))] = (p.is_dir() and not p.is_symlink(), st.st_size, st.st_mtime_ns)
+    return out
 
 
 def _tripwire(*_a: object, **_k: object) -> None:
@@ -287,6 +429,47 @@ def test_the_table_covers_the_three_clis():
     assert len(CASES) >= 40 and all(n >= 10 for n in counts.values()), counts
 
 
+def assert_refused(cli: str, argv: list[str], message: str, root: Path, capsys) -> None:
+    """`cli argv` exits 2 with one stderr line matching `message` and leaves `root` as it was."""
+    before = _snapshot(root)
+    code, out, err = refused(cli, argv, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and re.search(message, lines[0]), err
+    assert out == "" and _snapshot(root) == before
+
+
+def test_no_home_directory_is_one_line(workspace, monkeypatch, capsys):
+    """A uid without a password entry, HOME and the cache variables unset: no default cache directory, said so."""
+    import pwd
+
+    def no_entry(uid: int) -> None:
+        raise KeyError(uid)
+
+    for name in ("HOME", "UNLEARNBENCH_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    real = pwd.getpwuid
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    argv = [a for a in RUN if a not in ("--cache-dir", "cache")] + ["--data-root", "nodata"]
+    assert_refused("run", argv, r"no home directory for the default cache and data directories \(HOME is unset and "
+                   r"the password database has none\): set UNLEARNBENCH_CACHE", workspace, capsys)
+    monkeypatch.setattr(pwd, "getpwuid", real)
+    from unlearnbench.runtime import default_cache_dir
+    monkeypatch.setenv("HOME", "")  # empty: the password database's home, never /.cache
+    monkeypatch.delenv("UNLEARNBENCH_CACHE", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert default_cache_dir() == Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "unlearnbench" / "checkpoints"
+
+
+def test_resizing_more_than_memory_holds_is_refused_before_allocating(workspace, monkeypatch, capsys):
+    """image_size 1024 on every image of a split: the bytes it would take are compared with the memory available."""
+    from unlearnbench import data
+    _make(workspace, {**grid(), **idx_files(n=300)})
+    monkeypatch.setattr(data, "memory_available", lambda: 2**30)
+    argv = SWEEP + ["--data-root", "d", "--set", "data.image_size=1024", "--set", "data.train_per_class=0"]
+    assert_refused("sweep", argv, r"data: mnist train at image_size=1024 needs ~2.6 GiB to resize its 300 images, "
+                   r"1.0 GiB available: lower image_size", workspace, capsys)
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # every numeric setting declares its range, and a value outside it is refused
 # --------------------------------------------------------------------------------------------------------------------
@@ -298,9 +481,11 @@ def _numeric(hint: Any) -> type | None:
 
 
 def undeclared(cls: type) -> list[str]:
-    """The numeric fields of dataclass `cls` that declare no range (`param`, `positive`, `at_least`, `fraction`)."""
+    """The numeric fields of dataclass `cls` that declare no range (`param`, `positive`, `at_least`, `fraction`), or
+    a range without an upper bound (10**30 epochs, a batch of 10**30: refused before work, not after)."""
     hints = typing.get_type_hints(cls)
-    return [f.name for f in dataclasses.fields(cls) if _numeric(hints[f.name]) and "range" not in f.metadata]
+    return [f.name for f in dataclasses.fields(cls) if _numeric(hints[f.name]) and (
+        "range" not in f.metadata or f.metadata["range"].le is None and f.metadata["range"].lt is None)]
 
 
 def outside(rng: Range, kind: type) -> list[Any]:
@@ -346,8 +531,9 @@ def test_the_range_check_would_catch_a_method_that_forgets_to_declare():
         steps: int = 3
         lr: float | None = param(None, gt=0)
         name: str = "x"
+        unbounded: int = dataclasses.field(default=1, metadata={"range": Range(ge=1)})
 
-    assert undeclared(Careless) == ["steps"]
+    assert undeclared(Careless) == ["steps", "unbounded"]
 
 
 @pytest.mark.parametrize("label, option, name, where, value", SETTINGS, ids=[s[0] for s in SETTINGS])
@@ -355,6 +541,8 @@ def test_a_value_outside_each_declared_range_is_refused(label, option, name, whe
     if "--model-table" in option:  # pragma: no cover - ModelConfig has no numeric field today
         pytest.fail("model settings have no command-line option: add a case")
     argv = [a for a in RUN if a not in ("--method", "finetune")] + option + [f"{name}={value!r}"]
+    if option[-1] == "--data" and name == "train_per_class":  # RUN sets it: a key given twice is refused as such
+        argv = swap(argv, "--data", f"{name}={value!r}")[:-len(option) - 1] + option[:-1]
     before = _snapshot(workspace)
     code, out, err = refused("run", argv, capsys)
     lines = err.strip().splitlines()
@@ -378,3 +566,36 @@ def test_a_methods_package_in_the_working_directory_does_not_change_the_methods(
     assert there.stdout.strip() == run.list_everything().strip() and "pbu+fixed5" in there.stdout
     listed = [line.split()[0] for line in there.stdout.splitlines() if line.startswith("  ")]
     assert listed == list_methods() and len(listed) >= 6
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# no path a record can choose
+# --------------------------------------------------------------------------------------------------------------------
+def test_a_record_with_path_like_names_writes_nothing_outside_the_report(tmp_path, monkeypatch, capsys):
+    """A record whose data set climbs out of the results directory and whose model is an absolute path: the report
+    still runs, every file it writes lies under --out, and nothing appears anywhere else."""
+    import json
+    monkeypatch.chdir(tmp_path)
+    escape = tmp_path / "escaped"
+    res = tmp_path / "a" / "b" / "res"
+    (res / "records").mkdir(parents=True)
+    evil = [{**json.loads(RECORD), "config_hash": f"k{i}", "method": m, "seed": 0,
+             "dataset": "x/../../../../escaped/d", "model": str(escape / "m"), "unlearn_seconds": 1.0}
+            for i, m in enumerate(("original", "pbu"))]
+    for r in evil:
+        (res / "records" / f"{r['config_hash']}.json").write_text(json.dumps(r))
+    before = {p for p in tmp_path.rglob("*")}
+    assert report.main([str(res)]) == 0
+    capsys.readouterr()
+    new = {p for p in tmp_path.rglob("*")} - before
+    assert new and all(res / "report" in p.parents or p == res / "report" for p in new), sorted(map(str, new))
+    assert not escape.exists()
+    plots = sorted(p.name for p in (res / "report" / "plots").iterdir())
+    assert plots and all(re.fullmatch(r"(tradeoff|time)_[A-Za-z0-9_.+-]+\.(png|pdf)", n) for n in plots), plots
+
+
+def test_a_record_file_that_is_a_fifo_does_not_block_the_plan(tmp_path):
+    from unlearnbench.store import RecordStore
+    store = RecordStore(tmp_path).create()
+    os.mkfifo(store.path("abc"))
+    assert store.read("abc") == (None, "is a named pipe (FIFO)")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -140,3 +141,36 @@ def test_rows_written_as_json_lines_read_back_as_they_were(tmp_path):
     assert read_json_lines(path) == rows
     atomic_write_jsonl(path, rows[1:])  # rewritten whole, not appended
     assert read_json_lines(path) == rows[1:]
+
+
+def test_a_dead_writers_temporary_file_goes_from_any_directory_written(tmp_path):
+    """Not only the cache: a report or `extra/` directory loses the `.tmp` of a killed writer at the next write into
+    it (also when the file it wrote is unchanged and not rewritten); a live writer's stays."""
+    from unlearnbench import files
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for sub in ("report", "extra"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / f".table.md.{dead.pid}@{HOST}.tmp").write_text("half")
+        (tmp_path / sub / f".table.md.{os.getpid()}@{HOST}.tmp").write_text("mine")
+    files._SWEPT.clear()
+    (tmp_path / "report" / "table.md").write_text("same")
+    assert not files.write_if_changed(tmp_path / "report" / "table.md", b"same")  # unchanged: not rewritten
+    atomic_write_jsonl(tmp_path / "extra" / "rows.jsonl", [{"a": 1}])
+    for sub in ("report", "extra"):
+        assert sorted(p.name for p in (tmp_path / sub).glob(".*.tmp")) == [f".table.md.{os.getpid()}@{HOST}.tmp"]
+
+
+def test_a_sealed_record_reads_back_and_a_legacy_one_still_does(tmp_path):
+    """Records written now carry record_version and a digest; a record without them (the committed ones) is read as
+    it always was; an edit after sealing is caught."""
+    from unlearnbench.records import RECORD_VERSION, parse_record, read_jsonl_checked
+    rec = {"config_hash": "k", "dataset": "mnist", "model": "resnet18", "forget_class": 2, "seed": 0,
+           "method": "pbu", "acc_forget": float("nan"), "acc_retain": 97.25, "path": tmp_path}
+    append_jsonl(tmp_path / "runs.jsonl", rec)
+    (back,), skipped = read_jsonl_checked(tmp_path / "runs.jsonl")
+    assert skipped == [] and back["record_version"] == RECORD_VERSION and len(back["digest"]) == 64
+    assert back["acc_forget"] is None and back["path"] == str(tmp_path)
+    legacy = {k: v for k, v in back.items() if k not in ("record_version", "digest")}
+    assert parse_record(json.dumps(legacy)) == (legacy, None)
+    assert parse_record(json.dumps({**back, "acc_retain": 99.0}))[1].startswith("its digest does not match")

@@ -414,3 +414,24 @@ def test_jobs_per_gpu_on_the_command_line(grid, tmp_path, capsys, monkeypatch):
     assert main(_args(grid, tmp_path / "r", tmp_path / "c", "--dry-run", "--jobs-per-gpu", "3", "--jobs", "7")) == 2
     assert "--jobs 7 is more than 3 job(s) per GPU x 2 GPU(s)" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_theta_star_is_the_same_bits_whatever_jobs(grid, tmp_path, capsys):
+    """CPU training's bits depend on torch's thread count, and a `--jobs 2` worker runs its cells on half the cores:
+    θ* (and the oracles) train at the sweep process's own count in every job, so the checkpoint cached under a key is
+    the same with --jobs 1 and --jobs 2, and a sweep resumed under another --jobs mixes nothing."""
+    grid.write_text(GRID.replace("seeds = [0, 1]", "seeds = [0]").replace(
+        'methods = ["original", "retrain", "finetune", "pbu"]', 'methods = ["original"]').replace(
+        "forget_classes = [1, 2, 7]", "forget_classes = [1]") + "[eval]\noracle = false\nmia = false\nzrf = false\n")
+    sums = {}
+    for jobs in ("1", "2"):
+        results = tmp_path / f"r{jobs}"
+        assert main(_args(grid, results, tmp_path / f"c{jobs}", "--jobs", jobs, "-q")) == 0
+        sums[jobs] = [r["original_checkpoint"]["sha256"] for r in RecordStore(results).records()]
+    capsys.readouterr()
+    assert len(sums["1"]) == 1 and sums["1"] == sums["2"]
+    # resumed under the other --jobs on the first cache: θ* comes from it, nothing is retrained
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "c1").glob("*.pt")}
+    assert main(_args(grid, tmp_path / "r3", tmp_path / "c1", "--jobs", "2", "-q")) == 0
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "c1").glob("*.pt")} == mtimes
+    assert [r["original_checkpoint"]["sha256"] for r in RecordStore(tmp_path / "r3").records()] == sums["1"]
