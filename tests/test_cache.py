@@ -174,3 +174,12 @@ def test_a_sealed_record_reads_back_and_a_legacy_one_still_does(tmp_path):
     legacy = {k: v for k, v in back.items() if k not in ("record_version", "digest")}
     assert parse_record(json.dumps(legacy)) == (legacy, None)
     assert parse_record(json.dumps({**back, "acc_retain": 99.0}))[1].startswith("its digest does not match")
+
+
+def test_a_fifo_in_the_cache_is_never_read(tmp_path):
+    """A FIFO where a checkpoint's metadata should be: not cached (the plan does not block), and rebuilt over."""
+    cache, build = CheckpointCache(tmp_path), Builder()
+    os.mkfifo(tmp_path / "k1.json")
+    assert not cache.contains("k1")
+    _, meta, hit = cache.get_or_build("k1", lambda: _model(0.0), build, {"kind": "original"})
+    assert not hit and build.calls == 1 and (tmp_path / "k1.json").is_file() and cache.contains("k1")

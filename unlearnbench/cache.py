@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .files import atomic_write_bytes, atomic_write_json, guarded_lock, remove_stale_tmp
+from .files import atomic_write_bytes, atomic_write_json, guarded_lock, regular_file_problem, remove_stale_tmp
 from .models import state_dict_cpu
 
 __all__ = ["CheckpointCache", "atomic_write_bytes", "atomic_write_json", "sha256_file"]
@@ -52,6 +52,8 @@ class CheckpointCache:
     def meta(self, key: str) -> dict[str, Any] | None:
         """The metadata of a complete checkpoint (cheap: no hashing), or None."""
         pt, meta = self._paths(key)
+        if regular_file_problem(meta) or regular_file_problem(pt):  # absent, or a FIFO / device never to be read
+            return None
         try:
             info = json.loads(meta.read_text())
             return info if pt.stat().st_size == info["bytes"] else None
@@ -67,6 +69,9 @@ class CheckpointCache:
         if not pt.exists() and not meta_path.exists():
             return None
         try:
+            for p in (pt, meta_path):
+                if (problem := regular_file_problem(p)) is not None:  # a FIFO would block, a device never end
+                    raise ValueError(f"{p.name} {problem}")
             info = json.loads(meta_path.read_text())
             digest = sha256_file(pt)
             if digest != info["sha256"]:

@@ -28,7 +28,7 @@ import torch
 from .cache import CheckpointCache
 from .config import Cell, Setup, parse_assignments
 from .errors import ArgumentParser, UsageError, cli, prog
-from .files import atomic_write_json, check_dir, make_dirs, pid_alive, writing
+from .files import atomic_write_bytes, atomic_write_json, check_dir, make_dirs, pid_alive, regular_file_problem
 from .method import Sizes, get_method
 from .plan import ORACLE, Overrides, Sweep, load_sweep, select_cells, selections
 from .run import add_env_options, env_from_args, setup_logging
@@ -452,6 +452,8 @@ def _record_cells(path: Path, cells: Sequence[Cell]) -> None:
     """Every resolved cell config ever planned into this results directory: runs of shares of a grid (`--only`)
     add to it instead of replacing the earlier shares' cells."""
     try:
+        if regular_file_problem(path) is not None:  # none yet, or a FIFO or a device, never read
+            raise OSError(path)
         known = {c["config_hash"]: c for c in json.loads(path.read_text())}
     except (OSError, ValueError, TypeError, KeyError):  # none yet, or unreadable: it is rebuilt from this run
         known = {}
@@ -498,8 +500,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     store.create()
     make_dirs(env.cache_dir)  # here, once: a worker whose job fails then never removes it under another's feet
-    with writing(results / "sweep.toml"):
-        (results / "sweep.toml").write_text(sweep.text, encoding="utf-8")
+    # replaced, not opened for writing: whatever was there (a FIFO would block) goes
+    atomic_write_bytes(results / "sweep.toml", lambda f: f.write(sweep.text.encode("utf-8")))
     _record_cells(results / "cells.json", sweep.cells)
     return _execute(plan, env, results, n_jobs, args.backend, args.scheduler, args.quiet, args.jobs_per_gpu, client)
 
