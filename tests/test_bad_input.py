@@ -170,7 +170,7 @@ CASES: list[Case] = [
     Case(R, RUN + ["--device", "mps"], r"device 'mps' asked for, but MPS \(Apple's GPU\) is not available here"),
     Case(R, RUN + ["--device", "tpu"], r"bad device 'tpu'; use auto, cpu, cuda, cuda:N or mps$"),
     Case(R, RUN + ["--device", "meta"], r"device 'meta' is not one this benchmark runs on; use auto, cpu, cuda"),
-    Case(R, RUN + ["--workers", "-1"], r"--workers must be >= 0, got -1"),
+    Case(R, RUN + ["--workers", "-1"], r"--workers must be >= 0 and <= 256, got -1"),
     # ---- run: config files
     Case(R, RUN + ["--config", "none.toml"], r"config file none.toml does not exist"),
     Case(R, RUN + ["--config", "conf"], r"config file conf is a directory, expected a TOML file", {"conf": DIR}),
@@ -231,7 +231,7 @@ CASES: list[Case] = [
     Case(S, SWEEP + ["--set", "method.pbu.alpha=0"], r"method.pbu.alpha: must be > 0 and <= 1000000, got 0", grid()),
     Case(S, SWEEP + ["--set", "colour=red"], r"--set colour: expected data\|model\|train\|eval.KEY", grid()),
     Case(S, SWEEP + ["--only", "colour=red"], r"--only colour: select on one of dataset", grid()),
-    Case(S, SWEEP + ["--jobs", "-1"], r"--jobs must be >= 0, got -1$", grid()),
+    Case(S, SWEEP + ["--jobs", "-1"], r"--jobs must be >= 0 and <= 1024, got -1$", grid()),
     Case(S, SWEEP + ["--scheduler", "tcp://h:8786"], r"--scheduler goes with --backend dask$", grid()),
     Case(S, SWEEP + ["--device", "mps"], r"device 'mps' asked for, but MPS", grid()),
     Case(S, swap(SWEEP, "--results", "resfile"), r"--results resfile: is a file, expected a directory",
@@ -278,6 +278,9 @@ CASES: list[Case] = [
     Case(R, RUN + ["--seed", "9223372036854775807"], r"seed must be an integer from 0 to 4294967295, got 9223372"),
     Case(S, SWEEP, r"seed must be an integer from 0 to 4294967295, got 9223372036854775807",
          grid(("seeds = [0]", "seeds = [9223372036854775807]"))),
+    Case(R, RUN + ["--workers", "1000000"], r"--workers must be >= 0 and <= 256, got 1000000$"),
+    Case(S, SWEEP + ["--jobs", "1000000000000000000000000000000"], r"--jobs must be >= 0 and <= 1024, got 1", grid()),
+    Case(S, SWEEP + ["--jobs-per-gpu", "1000000"], r"--jobs-per-gpu must be >= 1 and <= 1024, got 1000000", grid()),
     # ---- timm arguments: tried at plan time on the meta device, the argument named
     Case(R, RUN + ["--config", "c.toml"], r"model.timm_args drop_rate=5: timm cannot build and train test_resnet with "
          r"it \(ValueError: dropout probability", {"c.toml": '[model]\ntimm_args = "drop_rate=5"\n'}),

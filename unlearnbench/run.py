@@ -23,6 +23,10 @@ from .runner import Env, Runner
 from .runtime import default_cache_dir, default_data_root, resolve_device
 
 
+#: DataLoader worker processes: far above any machine's useful count, low enough that a typo is refused.
+MAX_WORKERS = 256
+
+
 def add_env_options(p: ArgumentParser) -> None:
     """Options shared by the CLIs that compute: where data and checkpoints are, which device."""
     g = p.add_argument_group("where and how to compute")
@@ -40,8 +44,8 @@ def add_env_options(p: ArgumentParser) -> None:
 def env_from_args(args: object) -> Env:
     """The environment the options name, checked before any work: a sane worker count, a cache directory that can be
     written, a device this machine has."""
-    if getattr(args, "workers") < 0:
-        raise UsageError(f"--workers must be >= 0, got {getattr(args, 'workers')}")
+    if not 0 <= getattr(args, "workers") <= MAX_WORKERS:
+        raise UsageError(f"--workers must be >= 0 and <= {MAX_WORKERS}, got {getattr(args, 'workers')}")
     env = Env(data_root=getattr(args, "data_root") or default_data_root(),
               cache_dir=getattr(args, "cache_dir") or default_cache_dir(), device=getattr(args, "device"),
               download=not getattr(args, "no_download"), num_workers=getattr(args, "workers"))

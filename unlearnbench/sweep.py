@@ -335,6 +335,9 @@ def describe(sweep: Sweep, plan: Plan, results: Path, device: torch.device, work
 # --------------------------------------------------------------------------------------------------------------------
 # execution
 # --------------------------------------------------------------------------------------------------------------------
+#: Parallel jobs (and jobs per GPU): far above any machine's or cluster's useful count; a typo is refused.
+MAX_JOBS = 1024
+
 #: Seconds a sweep waits for its Dask scheduler to answer before refusing to start.
 SCHEDULER_TIMEOUT = 5
 
@@ -471,8 +474,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(args.verbose, args.quiet or not args.verbose)
     sweep = sweep_from_args(args)
-    if args.jobs < 0:
-        raise UsageError(f"--jobs must be >= 0, got {args.jobs}")
+    if not 0 <= args.jobs <= MAX_JOBS:
+        raise UsageError(f"--jobs must be >= 0 and <= {MAX_JOBS}, got {args.jobs}")
+    if not 1 <= args.jobs_per_gpu <= MAX_JOBS:
+        raise UsageError(f"--jobs-per-gpu must be >= 1 and <= {MAX_JOBS}, got {args.jobs_per_gpu}")
     if args.scheduler and args.backend != "dask":
         raise UsageError("--scheduler goes with --backend dask")
     results = args.results or Path("results") / sweep.name.replace("/", "_")
