@@ -120,11 +120,11 @@ def overrides_from_file(path: Path | None) -> Overrides:
 
 def resolve_setup(dataset: str, model: str, seed: int, ov: Overrides) -> Setup:
     # the names come from --dataset / --model or the grid: a `name` in [data] or [model] would be silently replaced
-    for table, given in (("data", ov.data), ("model", ov.model)):
+    for table, given, what, option, key in (("data", ov.data, "data set", "--dataset", "dataset"),
+                                            ("model", ov.model, "model", "--model", "models")):
         if "name" in given:
-            raise UsageError(f"{table}.name = {given['name']!r}: the {'data set' if table == 'data' else 'model'} is "
-                             f"chosen by --{'dataset' if table == 'data' else 'model'} (a run) or the grid's "
-                             f"{'dataset' if table == 'data' else 'models'} (a sweep), not here")
+            raise UsageError(f"{table}.name = {given['name']!r}: the {what} is chosen by {option} (a run) or the "
+                             f"grid's {key} (a sweep), not here")
     spec = get_dataset_spec(dataset)
     data = build(DataConfig, {**ov.data, "name": dataset}, where="data")
     check_model_name(model)
@@ -257,8 +257,9 @@ def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:
         raise UsageError(f"{where}: name must be a non-empty string (results go to results/<name>), "
                          f"got {doc['name']!r}")
     if not NAME.fullmatch(doc["name"]):
-        raise UsageError(f"{where}: name must be at most {NAME_MAX} letters, digits and . _ + - / (it names the "
-                         f"directory results/<name>), got {doc['name'][:40]!r}{'...' if len(doc['name']) > 40 else ''}")
+        shown = doc["name"][:40] + ("..." if len(doc["name"]) > 40 else "")
+        raise UsageError(f"{where}: name must be at most {NAME_MAX} letters, digits, spaces and . _ + - / (it names "
+                         f"the directory results/<name>), got {shown!r}")
     seeds = _list_of(doc["seeds"], int, f"{where}: seeds")
     methods = _list_of(doc["methods"], str, f"{where}: methods")
     base = overrides_from_mapping({k: doc[k] for k in TABLES if k in doc}, where)
