@@ -52,7 +52,7 @@ def test_every_numeric_setting_declares_its_range(name):
 
 
 @pytest.mark.parametrize("name, values, message", [
-    ("ssd", {"alpha": 0}, r"method.ssd.alpha: must be > 0, got 0"),
+    ("ssd", {"alpha": 0}, r"method.ssd.alpha: must be > 0 and <= 1000000, got 0"),
     ("ssd", {"lambda": 1}, "unknown key"),
     ("ssd", {"full_order": "shuffled"}, "is not one of"),
     ("lfssd", {"batch_size": 0}, ">= 1"),

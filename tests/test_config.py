@@ -56,7 +56,7 @@ def test_resolve_cell_fills_defaults_and_validates():
     (("mnist", "resnet18", 2, 0, "unlearn_all"), "unknown method 'unlearn_all'; valid: .*finetune.*retrain"),
     (("mnist", "resnet18", 10, 0, "finetune"), r"forget class 10 is out of range for mnist \(classes 0..9\)"),
     (("food101", "resnet18", -1, 0, "finetune"), "out of range for food101 .classes 0..100"),
-    (("mnist", "resnet18", 2, -3, "finetune"), "seed must be a non-negative integer"),
+    (("mnist", "resnet18", 2, -3, "finetune"), "seed must be an integer from 0 to 4294967295, got -3"),
 ])
 def test_resolve_cell_errors(args, message):
     with pytest.raises(UsageError, match=message):
