@@ -48,6 +48,13 @@ from .method import VARIANT_SEP, list_methods
 from .store import load_records
 
 KEYS = ["dataset", "model", "forget_class", "method"]
+#: What tells the records of one cell apart: θ*'s seed and the unlearning run (records from before unlearning seeds
+#: existed have no `unlearn_seed`: they are run 0).
+RUN = ["seed", "unlearn_seed"]
+
+
+def unlearn_seed(record: dict) -> int:
+    return int(record.get("unlearn_seed") or 0)
 
 
 @dataclass(frozen=True)
@@ -92,11 +99,12 @@ DASH = "—"
 # numbers
 # --------------------------------------------------------------------------------------------------------------------
 def latest_per_seed(records: list[dict]) -> tuple[list[dict], int]:
-    """One record per cell and seed, the newest: a cell re-run under changed settings (a new default, a `--set`)
-    writes a second record, and averaging both would count one seed twice. Returns (records, how many were dropped)."""
+    """One record per cell, seed and unlearning run, the newest: a cell re-run under changed settings (a new default,
+    a `--set`) writes a second record, and averaging both would count one seed twice. Returns (records, how many were
+    dropped)."""
     newest: dict[tuple, dict] = {}
     for r in records:
-        key = tuple(r.get(k) for k in KEYS + ["seed"])
+        key = (*(r.get(k) for k in KEYS + ["seed"]), unlearn_seed(r))
         if key not in newest or str(r.get("created", "")) >= str(newest[key].get("created", "")):
             newest[key] = r
     return list(newest.values()), len(records) - len(newest)
@@ -104,9 +112,9 @@ def latest_per_seed(records: list[dict]) -> tuple[list[dict], int]:
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
     """One row per record: the keys, the seed, every known metric present."""
-    rows = [{**{k: r.get(k) for k in KEYS + ["seed"]}, **{m: r.get(m) for m in METRICS}} for r in records
-            if all(r.get(k) is not None for k in KEYS)]
-    df = pd.DataFrame(rows, columns=KEYS + ["seed", *METRICS])
+    rows = [{**{k: r.get(k) for k in KEYS + ["seed"]}, "unlearn_seed": unlearn_seed(r),
+             **{m: r.get(m) for m in METRICS}} for r in records if all(r.get(k) is not None for k in KEYS)]
+    df = pd.DataFrame(rows, columns=KEYS + RUN + list(METRICS))
     for m in METRICS:
         df[m] = pd.to_numeric(df[m], errors="coerce")
     return df
