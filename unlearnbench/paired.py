@@ -62,7 +62,19 @@ def paired(df: pd.DataFrame, reference: str, metrics: Sequence[str]) -> pd.DataF
     for _, family in out.groupby(["dataset", "model", "metric"], sort=False):
         out.loc[family.index, "p_holm"] = stats.holm(family["p"].tolist())
     out["significant"] = out["p_holm"] <= ALPHA
-    return out
+    return _in_order(out)
+
+
+def _in_order(df: pd.DataFrame) -> pd.DataFrame:
+    """The report's order: data sets, then models, as the paper's table; methods as the registry."""
+    from .report import DATASET_NAMES, MODEL_NAMES, _method_rank, _rank
+    if df.empty:
+        return df
+    key = df.assign(_d=df["dataset"].map(_rank(list(DATASET_NAMES))), _o=df["model"].map(_rank(list(MODEL_NAMES))),
+                    _m=df["method"].map(_method_rank))
+    by = ["_d", "dataset", "_o", "model", *(["forget_class"] if "forget_class" in df else []), "_m"]
+    return key.sort_values(by, kind="stable") \
+        .drop(columns=["_d", "_o", "_m"]).reset_index(drop=True)
 
 
 def rank_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -85,7 +97,7 @@ def rank_table(df: pd.DataFrame) -> pd.DataFrame:
                 found[m] |= {"units": len(units), f"{metric}_rank": float(col.mean()) if len(col) else float("nan"),
                              f"{metric}_rank_lo": lo, f"{metric}_rank_hi": hi}
         rows += found.values()
-    return pd.DataFrame(rows)
+    return _in_order(pd.DataFrame(rows))
 
 
 def spread_table(df: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
@@ -106,7 +118,7 @@ def spread_table(df: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
             between, within = stats.spread([c.tolist() for _, c in part.groupby("seed")[m]])
             row |= {f"{m}_mean": float(part[m].mean()), f"{m}_sd_between": between, f"{m}_sd_within": within}
         rows.append(row)
-    return pd.DataFrame(rows)
+    return _in_order(pd.DataFrame(rows))
 
 
 # --------------------------------------------------------------------------------------------------------------------
