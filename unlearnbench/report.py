@@ -298,11 +298,13 @@ INTERVAL = ("[lo, hi] = 95% interval of the mean, percentile cluster bootstrap o
             f"then their runs; {stats.NA_NOTE}")
 
 
-def seeds_note(summary: pd.DataFrame, ci: bool = False) -> str:
+def seeds_note(summary: pd.DataFrame, ci: bool = False, runs: bool = False) -> str:
+    """The table's note; `runs`: some θ* has more than one unlearning run, so a cell's n counts records, not seeds."""
     ns = sorted(summary["n"].unique()) if not summary.empty else [0]
     n = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
     interval = f"; {INTERVAL}" if ci else ""
-    return f"mean ± sample std over {n} seed(s) per cell{interval}; n = 1 shows no ±; — = no result (yet)"
+    what = "record(s) (θ* seeds × unlearning runs; spread.md separates the two)" if runs else "seed(s)"
+    return f"mean ± sample std over {n} {what} per cell{interval}; n = 1 shows no ±; — = no result (yet)"
 
 
 def _flat(table: pd.DataFrame) -> pd.DataFrame:
@@ -686,7 +688,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     df = records_frame(records)
     summary = summarize(df)
     pooled = methods_summary(df)
-    note = seeds_note(summary, args.ci) + ("\n\n" + mixed_note(mixed) if mixed else "")
+    note = seeds_note(summary, args.ci, bool((df["unlearn_seed"] > 0).any())) + (
+        "\n\n" + mixed_note(mixed) if mixed else "")
     marks = list(mixed)
     caption = f"Class unlearning results from {args.results.name}"
     written: list[Path] = []
