@@ -201,13 +201,16 @@ def test_older_records_are_told_apart_by_their_theta_star_accuracies():
 
 def test_confidence_interval_by_hand_and_the_paper_outside_it():
     s = summarize(records_frame(RECORDS)).set_index(["forget_class", "method"])
-    # original, class 2: mean 99.4667, std 0.45092, n 3: t(0.975, 2) = 4.302653 → half-width 4.302653·0.45092/√3
-    assert s.loc[(2, "original")]["acc_forget_ci"] == pytest.approx(4.302653 * 0.45092 / 3 ** 0.5, rel=1e-4)
-    assert pd.isna(s.loc[(2, "pbu")]["acc_forget_ci"])  # one seed: no interval
-    assert fmt(99.4667, 0.45092, 3, 2, ci=1.12) == "99.47 ± 0.45 [98.35, 100.59]"
+    # original, class 2: three θ*s, one run each (99.0, 99.5, 99.9). A resample of three draws is all 99.0 with
+    # probability 1/27 = 3.7% > 2.5%, all 99.9 likewise: the 95% percentile interval is [min, max] exactly
+    assert (s.loc[(2, "original")]["acc_forget_lo"], s.loc[(2, "original")]["acc_forget_hi"]) == pytest.approx(
+        (99.0, 99.9))
+    assert pd.isna(s.loc[(2, "pbu")]["acc_forget_lo"])  # one θ*: no interval
+    assert pd.isna(s.loc[(6, "finetune")]["acc_retain_lo"])  # two θ*s: none either
+    assert fmt(99.4667, 0.45092, 3, 2, ci=(99.0, 99.9)) == "99.47 ± 0.45 [99.00, 99.90]"
+    assert fmt(97.5, 0.71, 2, 2, ci=(float("nan"), float("nan"))) == "97.50 ± 0.71 [n/a (needs ≥ 3 trained models)]"
     comp = comparison(summarize(records_frame(RECORDS)), paper_numbers()).set_index(["forget_class", "method"])
-    # the paper's Initial A_Df 99.65 lies inside 99.47 ± 1.12; fine-tune class 6 (97.5 ± 0.71, n 2: t = 12.706,
-    # half-width 6.35) holds the paper's A_Dr; PBU has one seed, so no interval
+    # the paper's Initial A_Df 99.65 lies inside [99.0, 99.9]; PBU has one seed, so no interval
     assert comp.loc[(2, "original")]["acc_forget_paper_in_ci"] == "yes"
     assert comp.loc[(2, "pbu")]["acc_retain_paper_in_ci"] == "n/a"
     tight = [_rec("retrain", s, 0.0, 90.0 + s / 100) for s in range(3)]  # 90.00-90.02: the paper's 99.x is outside
@@ -297,3 +300,67 @@ def test_method_by_architecture_grid(tmp_path):
     counts = [[c.strip() for c in ln.split("|")[1:-1]] for ln in collapses.splitlines()[3:] if ln.startswith("| ")]
     assert counts == [["Retrain", "2", "0", "—"], ["PBU", "2", "1", "MNIST ConvNeXt-Atto"],
                       ["NegGrad +keep_bn", "1", "1", "MNIST ConvNeXt-Atto"], ["SSD", "1", "0", "—"]]
+
+
+def _versus_records():
+    """4 θ*s × classes 2 and 6: fine-tune keeps 5–8 points more A_Dr than PBU (by seed), both forget fully;
+    Initial keeps 9 more and forgets nothing."""
+    recs = []
+    for seed in range(4):
+        for cls in (2, 6):
+            recs += [_rec("pbu", seed, 0.0, 90.0, cls=cls), _rec("finetune", seed, 0.0, 95.0 + seed, cls=cls),
+                     _rec("original", seed, 99.0, 99.0, cls=cls)]
+    return recs
+
+
+def test_versus_pairs_tests_and_ranks_by_hand(tmp_path, capsys):
+    _write_store(tmp_path / "res", _versus_records())
+    assert main([str(tmp_path / "res"), "--no-plots", "--versus", "pbu"]) == 0
+    printed = capsys.readouterr().out
+    out = tmp_path / "res" / "report"
+    vs = pd.read_csv(out / "versus.csv").set_index(["method", "metric"])
+    # A_Dr: 8 units, differences 5, 6, 7, 8 (each twice): mean 6.5; all positive, so p = 2/2^8, Holm over the
+    # 2 methods: 2 · 2/256 = 0.015625 ≤ 0.05
+    ft = vs.loc[("finetune", "acc_retain")]
+    assert (ft["n"], ft["thetas"], ft["mean_diff"]) == (8, 4, 6.5)
+    assert ft["p"] == pytest.approx(2 / 256) and ft["p_holm"] == pytest.approx(4 / 256) and ft["significant"]
+    assert 5.0 <= ft["lo"] <= ft["hi"] <= 8.0
+    same = vs.loc[("finetune", "acc_forget")]  # no difference at all: p = 1, nothing marked
+    assert same["mean_diff"] == 0 and same["p"] == 1 and not same["significant"]
+    md = (out / "versus.md").read_text()
+    assert "| Fine-tune" in md and "+6.50 [" in md and "p=0.016*" in md
+    assert "# Against PBU" in printed and "p=0.016*" in printed  # printed as well as written
+    ranks = pd.read_csv(out / "ranks.csv").set_index("method")
+    # A_Dr: Initial 99 > fine-tune 95–98 > PBU 90 in every unit; A_Df: fine-tune and PBU tie at 0 (1.5 each)
+    assert list(ranks.loc[["original", "finetune", "pbu"], "acc_retain_rank"]) == [1.0, 2.0, 3.0]
+    assert list(ranks.loc[["original", "finetune", "pbu"], "acc_forget_rank"]) == [3.0, 1.5, 1.5]
+    assert (ranks["units"] == 8).all() and (out / "ranks.md").exists()
+    assert main([str(tmp_path / "res"), "--no-plots", "--versus", "scrub"]) == 2
+    assert "--versus scrub: no record of that method" in capsys.readouterr().err
+
+
+def test_two_unlearning_runs_per_theta_star_are_told_apart(tmp_path, capsys):
+    """Records of unlearning runs 0 and 1 are both kept (not one superseding the other), pair run by run, and the
+    report separates the spread between θ*s from the spread between runs."""
+    recs = []
+    for seed, base in enumerate((80.0, 84.0, 88.0)):
+        for run, shift in ((0, -1.0), (1, 1.0)):
+            recs.append(_rec("bad_teaching", seed, 10.0, base + shift, unlearn_seed=run,
+                             config_hash=f"bt-{seed}-{run}"))
+            recs.append(_rec("pbu", seed, 0.0, 90.0, unlearn_seed=run, config_hash=f"pbu-{seed}-{run}"))
+    _write_store(tmp_path / "res", recs)
+    assert main([str(tmp_path / "res"), "--no-plots", "--ci", "--versus", "pbu"]) == 0
+    printed = capsys.readouterr().out
+    out = tmp_path / "res" / "report"
+    summary = pd.read_csv(out / "summary.csv").set_index("method")
+    assert summary.loc["bad_teaching", "n"] == 6 and summary.loc["bad_teaching", "acc_retain_mean"] == 84.0
+    spread = pd.read_csv(out / "spread.csv").set_index("method")
+    # θ* means 80, 84, 88: SD 4; runs ±1 around them: pooled SD √(6 · 1 / 3) = √2
+    assert spread.loc["bad_teaching", "acc_retain_sd_between"] == pytest.approx(4.0)
+    assert spread.loc["bad_teaching", "acc_retain_sd_within"] == pytest.approx(2 ** 0.5)
+    assert (spread.loc["bad_teaching", "thetas"], spread.loc["bad_teaching", "runs"]) == (3, 2)
+    assert "The two sources of spread" in printed
+    vs = pd.read_csv(out / "versus.csv").set_index(["method", "metric"])
+    assert vs.loc[("bad_teaching", "acc_retain"), "n"] == 3 and vs.loc[("bad_teaching", "acc_retain"), "pairs"] == 6
+    lo, hi = summary.loc["bad_teaching", ["acc_retain_lo", "acc_retain_hi"]]
+    assert 79.0 <= lo < 84.0 < hi <= 89.0  # within the observed values

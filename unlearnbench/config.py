@@ -349,12 +349,23 @@ class Cell:
     hparams: Any  # the method's hyperparameter dataclass, resolved
     eval: EvalConfig = field(default_factory=EvalConfig)
     oracle: Any = None  # the retrained oracle's hyperparameters (the metrics compare with it)
+    # Which unlearning run of this θ*: the method's own randomness (data order, noise, random teachers). 0 seeds the
+    # method with the cell's `seed`, as every record made before this field existed did; j >= 1 with a number drawn
+    # from (seed, j) (`method_seed`). θ*, the oracle and the data sample stay set by `seed` alone.
+    unlearn_seed: int = 0
 
     def to_dict(self, view: Any = as_dict) -> dict[str, Any]:
-        """The full resolved config (what records carry); `view=hash_view` gives what the key hashes."""
+        """The full resolved config (what records carry); `view=hash_view` gives what the key hashes. An unlearning
+        seed of 0 is left out of both, so the keys and configs of cells from before it existed stay as they were."""
         return {**self.setup.to_dict(view), "forget_class": self.forget_class,
                 "method": {"name": self.method, **view(self.hparams)}, "eval": view(self.eval),
-                "oracle": view(self.oracle) if self.oracle is not None else None}
+                "oracle": view(self.oracle) if self.oracle is not None else None,
+                **({"unlearn_seed": self.unlearn_seed} if self.unlearn_seed else {})}
+
+    @property
+    def method_seed(self) -> int:
+        """The seed the method gets: the cell's seed for unlearning seed 0, else one derived from (seed, j)."""
+        return method_seed(self.setup.seed, self.unlearn_seed)
 
     @property
     def key(self) -> str:
@@ -363,4 +374,13 @@ class Cell:
     @property
     def label(self) -> str:
         s = self.setup
-        return f"{s.data.name}/{s.model.name}/class {self.forget_class}/seed {s.seed}/{self.method}"
+        run = f"/unlearn seed {self.unlearn_seed}" if self.unlearn_seed else ""
+        return f"{s.data.name}/{s.model.name}/class {self.forget_class}/seed {s.seed}{run}/{self.method}"
+
+
+def method_seed(seed: int, unlearn_seed: int) -> int:
+    """The method's seed for θ* seed `seed`, unlearning run `unlearn_seed`: `seed` itself for run 0 (what every record
+    before unlearning seeds existed used), else 31 bits of a hash of both, so that no two runs of any θ* share one."""
+    if unlearn_seed == 0:
+        return seed
+    return int(stable_hash({"seed": seed, "unlearn_seed": unlearn_seed}, 8), 16) % 2**31

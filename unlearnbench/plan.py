@@ -141,10 +141,22 @@ def classes_out_of_range(ov: Overrides, num_classes: int) -> list[tuple[str, int
     return [(name, k) for name, classes in ov.per_class.items() for k in classes if not 0 <= k < num_classes]
 
 
+def check_unlearn_seed(unlearn_seed: object, method: str) -> int:
+    """A valid unlearning seed for `method`: a non-negative integer, and 0 for a cached method (the oracle, retrain,
+    is set by the cell's seed alone: it has no unlearning run of its own)."""
+    if not isinstance(unlearn_seed, int) or isinstance(unlearn_seed, bool) or unlearn_seed < 0:
+        raise UsageError(f"unlearning seed must be a non-negative integer, got {unlearn_seed!r}")
+    if unlearn_seed and get_method(method).cached:
+        raise UsageError(f"{method} is set by the cell's seed alone (θ*'s recipe on D_r); it takes no unlearning "
+                         f"seed, got {unlearn_seed}")
+    return unlearn_seed
+
+
 def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method: str, ov: Overrides,
-                 check_per_class: bool = True) -> Cell:
+                 check_per_class: bool = True, unlearn_seed: int = 0) -> Cell:
     """One fully resolved cell, or a UsageError naming what is wrong. `check_per_class`: a per-class table for a class
-    the data set does not have is an error (a sweep checks that over its whole grid instead)."""
+    the data set does not have is an error (a sweep checks that over its whole grid instead). `unlearn_seed`: which
+    unlearning run of this θ* (0: the method seeded by `seed`, as before unlearning seeds existed)."""
     setup = resolve_setup(dataset, model, seed, ov)
     if not isinstance(forget_class, int) or isinstance(forget_class, bool):
         raise UsageError(f"forget class must be an integer, got {forget_class!r}")
@@ -163,7 +175,7 @@ def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method:
         return spec.resolve(configured(name), configured(spec.base) if spec.base else None)
 
     return Cell(setup, forget_class, method, hparams(method), build(EvalConfig, ov.eval, where="eval"),
-                oracle=hparams(ORACLE))
+                oracle=hparams(ORACLE), unlearn_seed=check_unlearn_seed(unlearn_seed, method))
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -172,8 +184,9 @@ def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method:
 #: A sweep's name: it becomes a directory name (`/` as `_`), so printable, short, and no control character.
 NAME_MAX = 100
 NAME = re.compile(r"[A-Za-z0-9._+/ -]{1,%d}" % NAME_MAX)
-SWEEP_KEYS = ("name", "description", "seeds", "methods", "grid", "profile")
-GRID_KEYS = ("dataset", "models", "forget_classes", "seeds", "methods", *TABLES)  # seeds, methods: the file's if absent
+SWEEP_KEYS = ("name", "description", "seeds", "unlearn_seeds", "methods", "grid", "profile")
+# seeds, unlearn_seeds, methods: the file's if absent
+GRID_KEYS = ("dataset", "models", "forget_classes", "seeds", "unlearn_seeds", "methods", *TABLES)
 
 
 @dataclass(frozen=True)
@@ -202,7 +215,7 @@ def _list_of(value: Any, kind: type, where: str) -> list[Any]:
 #: What `--only` can select on, and how to read each from a cell.
 SELECTORS = {"dataset": lambda c: c.setup.data.name, "model": lambda c: c.setup.model.name,
              "forget_class": lambda c: str(c.forget_class), "seed": lambda c: str(c.setup.seed),
-             "method": lambda c: c.method}
+             "unlearn_seed": lambda c: str(c.unlearn_seed), "method": lambda c: c.method}
 
 
 def select_cells(sweep: Sweep, selections: Mapping[str, str]) -> Sweep:
@@ -261,6 +274,8 @@ def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:
         raise UsageError(f"{where}: name must be at most {NAME_MAX} letters, digits, spaces and . _ + - / (it names "
                          f"the directory results/<name>), got {shown!r}")
     seeds = _list_of(doc["seeds"], int, f"{where}: seeds")
+    # J unlearning runs per θ*: [0] (the default) is one run, seeded as before unlearning seeds existed
+    unlearn_seeds = _list_of(doc.get("unlearn_seeds", [0]), int, f"{where}: unlearn_seeds")
     methods = _list_of(doc["methods"], str, f"{where}: methods")
     base = overrides_from_mapping({k: doc[k] for k in TABLES if k in doc}, where)
     if not isinstance(doc["grid"], list) or not doc["grid"]:
@@ -285,11 +300,16 @@ def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:
         # an entry may narrow the file's seeds or methods (a big model at fewer seeds, the paper's methods alone)
         entry_seeds = _list_of(entry["seeds"], int, f"{at}: seeds") if "seeds" in entry else seeds
         entry_methods = _list_of(entry["methods"], str, f"{at}: methods") if "methods" in entry else methods
+        entry_runs = _list_of(entry["unlearn_seeds"], int, f"{at}: unlearn_seeds") if "unlearn_seeds" in entry \
+            else unlearn_seeds
         for model in _list_of(entry.get("models"), str, f"{at}: models"):
             for fc in _list_of(entry.get("forget_classes"), int, f"{at}: forget_classes"):
                 for seed in entry_seeds:
-                    cells += [resolve_cell(entry["dataset"], model, fc, seed, m, ov, check_per_class=False)
-                              for m in entry_methods]
+                    # a cached method (the oracle) has one run per θ*, whatever the unlearning seeds
+                    cells += [resolve_cell(entry["dataset"], model, fc, seed, m, ov, check_per_class=False,
+                                           unlearn_seed=0 if get_method(m).cached else j)
+                              for i, j in enumerate(entry_runs) for m in entry_methods
+                              if i == 0 or not get_method(m).cached]
     # a per-class table must name a class of at least one data set it applies to (a file may serve several)
     for (name, k), datasets in per_class.items():
         specs = [get_dataset_spec(d) for d in dict.fromkeys(datasets)]

@@ -2,9 +2,11 @@
 
     python -m unlearnbench.report RESULTS_DIR [--format csv,tex,md] [--compare-paper] [--out DIR]
                                   [--metrics acc_forget,acc_retain] [--methods pbu,retrain] [--ci] [--strict]
+                                  [--versus METHOD]
 
 Writes, under --out (default RESULTS_DIR/report):
-    summary.csv            tidy: one row per data set / model / class / method; mean, std, n of every metric
+    summary.csv            tidy: one row per data set / model / class / method; mean, std, n, 95% interval (lo, hi)
+                           of every metric
     table.{md,tex,csv}     the paper's layout: rows data set → model → class, a column pair per method
     table_doc.tex          a minimal LaTeX document around table.tex (booktabs + multirow)
     metrics.{md,csv}       the metrics beyond the paper's two, per cell
@@ -18,8 +20,13 @@ Writes, under --out (default RESULTS_DIR/report):
                            cells "A_Df / A_Dr" (means over seeds), a table per group of methods (the paper's, the
                            retain-free rivals, the baselines); ↓ marks an A_Dr more than 10 points below θ*'s;
                            last, per method, how many rows it ran on and where it collapsed (↓)
-Means are over seeds; std is the sample standard deviation (n − 1); n = 1 prints no ±; a missing cell prints "—".
-`--ci` adds the 95% confidence interval of the mean over seeds (Student's t, n − 1 degrees of freedom).
+    versus.{md,csv}        (--versus METHOD) every method against METHOD on the cells they share: mean paired
+                           differences, their intervals, exact sign-flip p-values (Holm), * at 5%
+    ranks.{md,csv}         (--versus) average rank per method on A_Df and A_Dr, with its interval
+    spread.{md,csv}        (a θ* with several unlearning runs) the between-θ* and within-θ* SD per cell
+Means are over seeds (and unlearning runs); std is the sample standard deviation (n − 1); n = 1 prints no ±; a missing
+cell prints "—". `--ci` adds the 95% interval of the mean: a percentile cluster bootstrap over the trained models θ*,
+then their runs (`unlearnbench.stats`), which never leaves the metric's range; none from fewer than 3 θ*s.
 Columns follow the method registry: the paper's methods first, each followed by its variants, then the others.
 
 One θ* per row. A row of the table compares methods that started from the same θ* (per seed) and were measured
@@ -40,14 +47,23 @@ from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
+from . import stats
 from .errors import ArgumentParser, UsageError, cli, prog
 from .files import check_dir, inside, regular_file_problem, stable_token, write_if_changed
 from .method import VARIANT_SEP, list_methods
 from .store import load_records
 
 KEYS = ["dataset", "model", "forget_class", "method"]
+#: What tells the records of one cell apart: θ*'s seed and the unlearning run (records from before unlearning seeds
+#: existed have no `unlearn_seed`: they are run 0).
+RUN = ["seed", "unlearn_seed"]
+
+
+def unlearn_seed(record: dict) -> int:
+    return int(record.get("unlearn_seed") or 0)
 
 
 @dataclass(frozen=True)
@@ -92,11 +108,12 @@ DASH = "—"
 # numbers
 # --------------------------------------------------------------------------------------------------------------------
 def latest_per_seed(records: list[dict]) -> tuple[list[dict], int]:
-    """One record per cell and seed, the newest: a cell re-run under changed settings (a new default, a `--set`)
-    writes a second record, and averaging both would count one seed twice. Returns (records, how many were dropped)."""
+    """One record per cell, seed and unlearning run, the newest: a cell re-run under changed settings (a new default,
+    a `--set`) writes a second record, and averaging both would count one seed twice. Returns (records, how many were
+    dropped)."""
     newest: dict[tuple, dict] = {}
     for r in records:
-        key = tuple(r.get(k) for k in KEYS + ["seed"])
+        key = (*(r.get(k) for k in KEYS + ["seed"]), unlearn_seed(r))
         if key not in newest or str(r.get("created", "")) >= str(newest[key].get("created", "")):
             newest[key] = r
     return list(newest.values()), len(records) - len(newest)
@@ -104,9 +121,9 @@ def latest_per_seed(records: list[dict]) -> tuple[list[dict], int]:
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
     """One row per record: the keys, the seed, every known metric present."""
-    rows = [{**{k: r.get(k) for k in KEYS + ["seed"]}, **{m: r.get(m) for m in METRICS}} for r in records
-            if all(r.get(k) is not None for k in KEYS)]
-    df = pd.DataFrame(rows, columns=KEYS + ["seed", *METRICS])
+    rows = [{**{k: r.get(k) for k in KEYS + ["seed"]}, "unlearn_seed": unlearn_seed(r),
+             **{m: r.get(m) for m in METRICS}} for r in records if all(r.get(k) is not None for k in KEYS)]
+    df = pd.DataFrame(rows, columns=KEYS + RUN + list(METRICS))
     for m in METRICS:
         df[m] = pd.to_numeric(df[m], errors="coerce")
     return df
@@ -126,19 +143,25 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _aggregate(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per group of `keys`: `n` records, and per metric `_mean`, `_std` (n − 1), `_n`, `_ci` (95% half-width)."""
-    from scipy.stats import t
-
+    """Per group of `keys`: `n` records, and per metric `_mean`, `_std` (n − 1), `_n`, and `_lo`, `_hi`: the 95%
+    interval of the mean from a cluster bootstrap over the group's θ*s (seeds), then their records
+    (`stats.cluster_interval`; NaN with fewer than 3 θ*s)."""
     grouped = df.groupby(keys, sort=False)
     out = grouped.size().rename("n").to_frame()
     for m in METRICS:
         g = grouped[m]
         out[f"{m}_mean"], out[f"{m}_std"], out[f"{m}_n"] = g.mean(), g.std(ddof=1), g.count()
-        n = out[f"{m}_n"].astype(float)
-        # Student's t over seeds: the mean's 95% interval is mean ± t(0.975, n − 1) · std / √n (NaN for n < 2)
-        out[f"{m}_ci"] = [t.ppf(0.975, k - 1) * s / math.sqrt(k) if k >= 2 else float("nan")
-                          for k, s in zip(n, out[f"{m}_std"])]
+        bounds = [_interval(part, m) for _, part in grouped]
+        out[f"{m}_lo"], out[f"{m}_hi"] = [b[0] for b in bounds], [b[1] for b in bounds]
     return out.reset_index()
+
+
+def _interval(part: pd.DataFrame, metric: str) -> tuple[float, float]:
+    """The cluster-bootstrap interval of `metric`'s mean over `part`'s records, clustered by θ* (seed)."""
+    values = part[metric]
+    if values.count() == 0 or not np.isfinite(values.dropna()).all():  # an infinite speed-up has no interval
+        return float("nan"), float("nan")
+    return stats.cluster_interval([c.tolist() for _, c in values.groupby(part["seed"], sort=True)])
 
 
 def method_label(method: str) -> str:
@@ -166,9 +189,10 @@ def _ordered(df: pd.DataFrame) -> pd.DataFrame:
         .drop(columns=["_d", "_o", "_m"]).reset_index(drop=True)
 
 
-def fmt(mean: float, std: float, n: int, digits: int, pm: str = " ± ", ci: float | None = None) -> str:
-    """'mean ± std'; just 'mean' when n = 1; '—' when there is nothing; with `ci` (a half-width), the 95% interval
-    follows in brackets: 'mean ± std [lo, hi]'."""
+def fmt(mean: float, std: float, n: int, digits: int, pm: str = " ± ",
+        ci: tuple[float, float] | None = None) -> str:
+    """'mean ± std'; just 'mean' when n = 1; '—' when there is nothing; with `ci` (lo, hi), the 95% interval follows
+    in brackets: 'mean ± std [lo, hi]', or '[n/a (needs ≥ 3 trained models)]' where there is none."""
     if n == 0 or mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return DASH
     if math.isinf(mean):
@@ -176,8 +200,9 @@ def fmt(mean: float, std: float, n: int, digits: int, pm: str = " ± ", ci: floa
     text = f"{mean:.{digits}f}"
     if n > 1 and std is not None and not math.isnan(std):
         text += f"{pm}{std:.{digits}f}"
-    if ci is not None and not math.isnan(ci):
-        text += f" [{mean - ci:.{digits}f}, {mean + ci:.{digits}f}]"
+    if ci is not None:
+        lo, hi = ci
+        text += f" [{stats.NA}]" if math.isnan(lo) else f" [{lo:.{digits}f}, {hi:.{digits}f}]"
     return text
 
 
@@ -260,15 +285,26 @@ def paper_layout(summary: pd.DataFrame, metrics: Sequence[str], pm: str = " ± "
         for m in metrics:
             cells[row_of[(r["dataset"], r["model"], r["forget_class"])]][column_of[(r["method"], m)]] = fmt(
                 r[f"{m}_mean"], r[f"{m}_std"], int(r[f"{m}_n"]), METRICS[m].digits, pm,
-                r[f"{m}_ci"] if ci else None) + mark
+                _bounds(r, m) if ci else None) + mark
     return pd.DataFrame(cells, index=index, columns=columns)
 
 
-def seeds_note(summary: pd.DataFrame, ci: bool = False) -> str:
+def _bounds(row: pd.Series, metric: str) -> tuple[float, float]:
+    return row[f"{metric}_lo"], row[f"{metric}_hi"]
+
+
+#: What a table's [lo, hi] is, in its note.
+INTERVAL = ("[lo, hi] = 95% interval of the mean, percentile cluster bootstrap over the trained models θ* (seeds), "
+            f"then their runs; {stats.NA_NOTE}")
+
+
+def seeds_note(summary: pd.DataFrame, ci: bool = False, runs: bool = False) -> str:
+    """The table's note; `runs`: some θ* has more than one unlearning run, so a cell's n counts records, not seeds."""
     ns = sorted(summary["n"].unique()) if not summary.empty else [0]
     n = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
-    interval = "; [lo, hi] = 95% confidence interval of the mean (Student's t)" if ci else ""
-    return f"mean ± sample std over {n} seed(s) per cell{interval}; n = 1 shows no ±; — = no result (yet)"
+    interval = f"; {INTERVAL}" if ci else ""
+    what = "record(s) (θ* seeds × unlearning runs; spread.md separates the two)" if runs else "seed(s)"
+    return f"mean ± sample std over {n} {what} per cell{interval}; n = 1 shows no ±; — = no result (yet)"
 
 
 def _flat(table: pd.DataFrame) -> pd.DataFrame:
@@ -314,7 +350,7 @@ def to_latex(table: pd.DataFrame, note: str, caption: str) -> str:
                 m_cell = rf"\multirow{{{len(m_rows)}}}{{*}}{{{_tex(MODEL_NAMES.get(mo, mo))}}}" if j == 0 else ""
                 first_d = False
                 values = [table.loc[row, (m, x)].replace(DASH, "--").replace(DAGGER, r"$^\dagger$")
-                          for m in methods for x in metrics]
+                          .replace("≥", r"$\geq$") for m in methods for x in metrics]
                 lines.append(f"{d_cell} & {m_cell} & {row[2]} & " + " & ".join(values) + r" \\")
             if mo != list(dict.fromkeys(i[1] for i in d_rows))[-1]:
                 lines.append(rf"\cmidrule(l){{2-{3 + k * len(methods)}}}")
@@ -363,7 +399,7 @@ def methods_rows(ms: pd.DataFrame, pm: str = " ± ", ci: bool = False) -> pd.Dat
                "model": MODEL_NAMES.get(r["model"], r["model"]), "method": method_label(r["method"]), "n": r["n"]}
         for m in METHOD_TABLE:
             row[METRICS[m].label] = fmt(r[f"{m}_mean"], r[f"{m}_std"], int(r[f"{m}_n"]), METRICS[m].digits, pm,
-                                        r[f"{m}_ci"] if ci else None)
+                                        _bounds(r, m) if ci else None)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -373,7 +409,7 @@ def methods_markdown(ms: pd.DataFrame, ci: bool = False) -> str:
         return "_no results yet_\n"
     return methods_rows(ms, ci=ci).to_markdown(index=False, disable_numparse=True) + \
         "\n\nn = records (forget classes × seeds) pooled per method; mean ± sample std over them" + \
-        ("; [lo, hi] = 95% confidence interval of the mean" if ci else "") + \
+        (f"; {INTERVAL}" if ci else "") + \
         "; speed-up = retrain time / method time, per cell.\n"
 
 
@@ -407,13 +443,13 @@ def comparison(summary: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
         row = {"dataset": r["dataset"], "model": r["model"], "forget_class": r["forget_class"],
                "method": r["method"], "n": int(r["n"])}
         for m in ("acc_forget", "acc_retain"):
-            row[f"{m}_ours"] = fmt(r[f"{m}_mean"], r[f"{m}_std"], int(r[f"{m}_n"]), 2, ci=r[f"{m}_ci"])
+            row[f"{m}_ours"] = fmt(r[f"{m}_mean"], r[f"{m}_std"], int(r[f"{m}_n"]), 2, ci=_bounds(r, m))
             row[f"{m}_paper"] = fmt(r[f"{m}_mean_paper"], r[f"{m}_std_paper"], 2, 2)
             row[f"{m}_diff"] = round(r[f"{m}_mean"] - r[f"{m}_mean_paper"], 2)
             # is the paper's mean inside our 95% interval? (no interval from one seed)
-            half = r[f"{m}_ci"]
-            row[f"{m}_paper_in_ci"] = "n/a" if math.isnan(half) else \
-                ("yes" if abs(r[f"{m}_mean_paper"] - r[f"{m}_mean"]) <= half else "no")
+            lo, hi = _bounds(r, m)
+            row[f"{m}_paper_in_ci"] = "n/a" if math.isnan(lo) else \
+                ("yes" if lo <= r[f"{m}_mean_paper"] <= hi else "no")
         rows.append(row)
     return _ordered(pd.DataFrame(rows)) if rows else pd.DataFrame()
 
@@ -431,8 +467,8 @@ def comparison_markdown(comp: pd.DataFrame) -> str:
     view.columns = ["data set", "model", "class", "method", "n", "A_Df ours", "A_Df paper", "Δ A_Df",
                     "A_Dr ours", "A_Dr paper", "Δ A_Dr"]
     return view.to_markdown(index=False, disable_numparse=True) + \
-        "\n\nours: mean ± std [95% confidence interval of the mean, Student's t] over n seeds; Δ = our mean − the " \
-        "paper's mean (percentage points); * = the paper's mean lies outside our interval.\n"
+        f"\n\nours: mean ± std [{INTERVAL.partition(' = ')[2]}] over n seeds; Δ = our mean − the paper's mean " \
+        "(percentage points); * = the paper's mean lies outside our interval.\n"
 
 
 def comparison_latex(comp: pd.DataFrame) -> str:
@@ -449,7 +485,8 @@ def comparison_latex(comp: pd.DataFrame) -> str:
                  f"{r['acc_forget_diff']:+.2f}" + ("*" if r["acc_forget_paper_in_ci"] == "no" else ""),
                  r["acc_retain_ours"], r["acc_retain_paper"],
                  f"{r['acc_retain_diff']:+.2f}" + ("*" if r["acc_retain_paper_in_ci"] == "no" else "")]
-        lines.append(" & ".join(_tex(c).replace("±", r"$\pm$").replace(DASH, "--") for c in cells) + r" \\")
+        lines.append(" & ".join(_tex(c).replace("±", r"$\pm$").replace(DASH, "--").replace("≥", r"$\geq$")
+                                for c in cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
@@ -586,7 +623,11 @@ What each file holds: docs/cli.md#report.""")
                    help=f"metrics in the main table (default A_Df, A_Dr); any of {', '.join(METRICS)}")
     p.add_argument("--methods", help="columns to show, in registry order (default: every method with records), "
                                      "e.g. original,retrain,pbu,pbu+fixed5")
-    p.add_argument("--ci", action="store_true", help="add the 95%% confidence interval over seeds (Student's t)")
+    p.add_argument("--ci", action="store_true",
+                   help="add the 95%% interval of each mean: cluster bootstrap over the trained models θ* (≥ 3)")
+    p.add_argument("--versus", metavar="METHOD",
+                   help="compare every method with METHOD on the cells they share: paired differences, exact "
+                        "sign-flip tests (Holm), average ranks (versus.md, ranks.md)")
     p.add_argument("--strict", action="store_true",
                    help="a cell measured from another θ* or oracle than its row is an error, not a marked cell")
     p.add_argument("--no-plots", action="store_true")
@@ -634,6 +675,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"--methods: unknown method(s) {', '.join(unknown) or '(none)'}; valid: "
                              f"{', '.join(list_methods())}")
         records = [r for r in records if r.get("method") in wanted]
+    if args.versus and args.versus not in {r.get("method") for r in records}:
+        raise UsageError(f"--versus {args.versus}: no record of that method in {args.results}; methods there: "
+                         f"{', '.join(sorted({str(r.get('method')) for r in records}, key=_method_rank))}")
     mixed = mixed_cells(records)
     if mixed:
         if args.strict:
@@ -644,7 +688,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     df = records_frame(records)
     summary = summarize(df)
     pooled = methods_summary(df)
-    note = seeds_note(summary, args.ci) + ("\n\n" + mixed_note(mixed) if mixed else "")
+    note = seeds_note(summary, args.ci, bool((df["unlearn_seed"] > 0).any())) + (
+        "\n\n" + mixed_note(mixed) if mixed else "")
     marks = list(mixed)
     caption = f"Class unlearning results from {args.results.name}"
     written: list[Path] = []
@@ -681,11 +726,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             written.append(_write(out / "comparison.tex", comparison_latex(comp)))
             written.append(_write(out / "comparison_doc.tex", LATEX_DOC % "comparison"))
         print(f"{len(comp)} cell(s) in common with the paper's table")
+    extra_text = []  # the paired comparison and the spread's two sources, printed after the table
+    from . import paired
+    if args.versus:
+        table_vs = paired.paired(df, args.versus, paired.versus_metrics(metrics))
+        ranks = paired.rank_table(df)
+        extra_text += [paired.versus_markdown(table_vs, args.versus), paired.ranks_markdown(ranks)]
+        if "md" in formats:
+            written.append(_write(out / "versus.md", extra_text[-2]))
+            written.append(_write(out / "ranks.md", extra_text[-1]))
+        if "csv" in formats:
+            written.append(_write(out / "versus.csv", paired.versus_csv(table_vs)))
+            written.append(_write(out / "ranks.csv", paired.ranks_csv(ranks)))
+    spread = paired.spread_table(df, metrics)
+    if not spread.empty:  # some θ* has more than one unlearning run
+        extra_text.append(paired.spread_markdown(spread, metrics))
+        if "md" in formats:
+            written.append(_write(out / "spread.md", extra_text[-1]))
+        if "csv" in formats:
+            written.append(_write(out / "spread.csv", paired.spread_csv(spread)))
     if not args.no_plots and not summary.empty:
         written += plots(df, summary, out / "plots")
     print(f"{len(df)} record(s), {len(summary)} cell(s)\n")
     print(terminal_text(paper_layout(summary, metrics, ci=args.ci, marked=marks), note,
                         comparison(summary, paper_numbers()) if args.compare_paper else None))
+    for text in extra_text:
+        print(text)
     print(files_text(out, written))
     return 0
 

@@ -73,7 +73,9 @@ Every KEY of --train/--data/--hp/--eval: docs/configuration.md. Methods and vari
     p.add_argument("--dataset", metavar="NAME", help=f"one of: {', '.join(list_datasets())}")
     p.add_argument("--model", metavar="NAME", help=f"any timm name; the paper's: {', '.join(list_models())}")
     p.add_argument("--forget-class", type=int, metavar="K", help="the class to forget")
-    p.add_argument("--seed", type=int, default=0, help="seeds θ*'s init and data order, and the method (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="θ*'s init and data order, the oracle (default 0)")
+    p.add_argument("--unlearn-seed", type=int, default=0, metavar="J",
+                   help="the method's own run of this θ* (default 0: --seed)")
     p.add_argument("--method", metavar="NAME", help="an unlearning method or variant (see --list)")
     p.add_argument("--results", type=Path, default=Path("results/runs.jsonl"), metavar="FILE",
                    help="JSON-lines file to append the record to (default results/runs.jsonl)")
@@ -103,7 +105,8 @@ def cell_from_args(args: object) -> Cell:
                               parse_assignments(getattr(args, "eval"), "--eval"),
                               {method: parse_assignments(getattr(args, "hp"), "--hp")})
     return resolve_cell(getattr(args, "dataset"), getattr(args, "model"), getattr(args, "forget_class"),
-                        getattr(args, "seed"), method, overrides.merged(cli_overrides))
+                        getattr(args, "seed"), method, overrides.merged(cli_overrides),
+                        unlearn_seed=getattr(args, "unlearn_seed"))
 
 
 def list_everything() -> str:

@@ -190,9 +190,12 @@ class Runner:
 
         diagnostics: dict[str, Any] = {}
 
+        # the method's own randomness: the unlearning run's seed (a cached method, the oracle, is θ*'s seed's alone)
+        seed = setup.seed if spec.cached else cell.method_seed
+
         def call(model: nn.Module) -> nn.Module:
-            with deterministic(setup.seed):
-                out = spec.fn(model.train(), task, cell.hparams, setup.seed)
+            with deterministic(seed):
+                out = spec.fn(model.train(), task, cell.hparams, seed)
             out, found = split_output(out)  # what the method did (steps, stopping), for the record
             diagnostics.update(found)
             return out.eval()
@@ -312,7 +315,7 @@ class Runner:
         o_f, o_r = forget_retain_accuracy(orig["test"], labels, cell.forget_class)
         return {
             "dataset": setup.data.name, "model": setup.model.name, "forget_class": cell.forget_class,
-            "seed": setup.seed, "method": cell.method,
+            "seed": setup.seed, "unlearn_seed": cell.unlearn_seed, "method": cell.method,
             "acc_forget": acc_f, "acc_retain": acc_r, "original_acc_forget": o_f, "original_acc_retain": o_r,
             **{k: v for k, v in facts.items() if k != "checkpoint"},
             **self.metrics(cell, out, facts["unlearn_seconds"]),
