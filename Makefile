@@ -5,12 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-# Data: $UNLEARNBENCH_DATA if set; else ../shared/data when it holds MNIST (this project's workplace);
-# else the per-user cache (~/.cache/unlearnbench/data), where torchvision downloads what is missing.
-DATA_ROOT ?= $(or $(UNLEARNBENCH_DATA),$(if $(wildcard ../shared/data/MNIST/raw/train-images-idx3-ubyte),$(abspath ../shared/data)))
-ifneq ($(DATA_ROOT),)
-export UNLEARNBENCH_DATA := $(DATA_ROOT)
-endif
+# Data: the package's one rule (unlearnbench.runtime.default_data_root): $UNLEARNBENCH_DATA if set; else
+# ../shared/data when it holds MNIST; else the per-user cache (~/.cache/unlearnbench/data).
 
 # one cell (make run): override any of these on the command line
 DATASET ?= mnist

@@ -83,7 +83,8 @@ class Case:
 R, S, P = "run", "sweep", "report"
 CASES: list[Case] = [
     # ---- run: names, classes, seeds
-    Case(R, swap(RUN, "--dataset", "mnist2"), r"unknown dataset 'mnist2'; valid: cifar100, fashion_mnist"),
+    Case(R, swap(RUN, "--dataset", "mnist2"),
+         r"unknown dataset 'mnist2' \(did you mean 'mnist'\?\); valid: cifar100, fashion_mnist"),
     Case(R, swap(RUN, "--model", "resnet_9000"), r"unknown model 'resnet_9000'"),
     Case(R, swap(RUN, "--method", "forget_all"), r"unknown method 'forget_all'; valid: .*finetune"),
     Case(R, swap(RUN, "--forget-class", "12"), r"forget class 12 is out of range for mnist \(classes 0..9\)"),

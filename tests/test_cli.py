@@ -30,7 +30,8 @@ def test_real_entry_point_reports_one_line():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [
-        "unlearnbench.run: error: unknown dataset 'cifar10'; valid: cifar100, fashion_mnist, food101, mnist"]
+        "unlearnbench.run: error: unknown dataset 'cifar10' (did you mean 'cifar100'?); valid: cifar100, "
+        "fashion_mnist, food101, mnist"]
 
 
 def test_list(capsys):
@@ -123,7 +124,8 @@ def test_list_is_run_list(capsys):
 def test_a_command_runs_its_module_and_reports_errors_under_its_name(capsys):
     assert _console(["run", *_swap(BASE, "--dataset", "mnist2")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["unlearnbench run: error: unknown dataset 'mnist2'; valid: cifar100, fashion_mnist, food101, mnist"]
+    assert err == ["unlearnbench run: error: unknown dataset 'mnist2' (did you mean 'mnist'?); valid: cifar100, "
+                   "fashion_mnist, food101, mnist"]
     assert _console(["sweep", "--config", "benchmarks/none.toml", "--dry-run"]) == 2
     assert capsys.readouterr().err.startswith("unlearnbench sweep: error: config file benchmarks/none.toml")
 @pytest.mark.parametrize("error, code, line", [

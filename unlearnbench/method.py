@@ -29,13 +29,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 from torch import nn
 
+from .catalog import VARIANT_SEP
 from .config import TrainRecipe, build
 from .data import SampleSet, Withheld
 from .errors import did_you_mean
 from .runtime import Runtime
 
 ROLES = ("forget", "retain")
-VARIANT_SEP = "+"  # a variant's name is "<base>+<what it changes>"
 
 
 @dataclass(frozen=True)

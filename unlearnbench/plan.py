@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .config import Cell, DataConfig, EvalConfig, ModelConfig, Setup, TrainRecipe, build, parse_assignments
-from .data import check_forget_class, get_dataset_spec, resolve_image_size
 from .errors import UsageError
-from .method import get_method
-from .models import check_input_size, check_model_name
+
+# The registries (data sets, methods, timm's models) import torch: each function below imports what it checks against
+# when it runs, so a command line or a file with a syntax error is answered before torch loads.
 
 TABLES = ("data", "model", "train", "eval", "method")
 ORACLE = "retrain"  # the method every cell is measured against
@@ -85,6 +85,8 @@ def overrides_from_mapping(doc: Mapping[str, Any], where: str, extra_keys: tuple
             raise UsageError(f"{where}: [{name}] must be a table")
     methods: dict[str, dict[str, Any]] = {}
     per_class: dict[str, dict[int, dict[str, Any]]] = {}
+    if doc.get("method"):
+        from .method import get_method
     for name, table in doc.get("method", {}).items():
         spec = get_method(name)
         if not isinstance(table, dict):
@@ -116,6 +118,8 @@ def overrides_from_file(path: Path | None) -> Overrides:
 
 
 def resolve_setup(dataset: str, model: str, seed: int, ov: Overrides) -> Setup:
+    from .data import get_dataset_spec, resolve_image_size
+    from .models import check_input_size, check_model_name
     spec = get_dataset_spec(dataset)
     data = build(DataConfig, {**ov.data, "name": dataset}, where="data")
     check_model_name(model)
@@ -136,6 +140,8 @@ def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method:
                  check_per_class: bool = True) -> Cell:
     """One fully resolved cell, or a UsageError naming what is wrong. `check_per_class`: a per-class table for a class
     the data set does not have is an error (a sweep checks that over its whole grid instead)."""
+    from .data import check_forget_class, get_dataset_spec
+    from .method import get_method
     setup = resolve_setup(dataset, model, seed, ov)
     if not isinstance(forget_class, int) or isinstance(forget_class, bool):
         raise UsageError(f"forget class must be an integer, got {forget_class!r}")
@@ -275,6 +281,7 @@ def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:
                     cells += [resolve_cell(entry["dataset"], model, fc, seed, m, ov, check_per_class=False)
                               for m in entry_methods]
     # a per-class table must name a class of at least one data set it applies to (a file may serve several)
+    from .data import get_dataset_spec
     for (name, k), datasets in per_class.items():
         specs = [get_dataset_spec(d) for d in dict.fromkeys(datasets)]
         if not any(0 <= k < s.num_classes for s in specs):

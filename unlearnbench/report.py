@@ -40,12 +40,27 @@ from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
-import pandas as pd
-
+from .catalog import VARIANT_SEP
 from .errors import ArgumentParser, UsageError, cli, prog
 from .files import check_dir, write_if_changed
-from .method import VARIANT_SEP, list_methods
 from .store import load_records
+
+
+class _Deferred:
+    """pandas, imported at its first use: `report --help` and a mistyped command line answer without loading it."""
+
+    def __getattr__(self, name: str) -> object:
+        import pandas
+        return getattr(pandas, name)
+
+
+pd = _Deferred()
+
+
+def list_methods() -> list[str]:
+    """The registry's order (imported when a report is built: the method modules load torch)."""
+    from .method import list_methods as registered
+    return registered()
 
 KEYS = ["dataset", "model", "forget_class", "method"]
 

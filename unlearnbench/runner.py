@@ -16,10 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import progress
 from .cache import CheckpointCache
 from .config import Cell, DataConfig, Setup, TrainRecipe, hash_view, stable_hash
 from .data import DataBundle, SampleSet, Tracker, Withheld, load_data
-from .method import UnlearnTask, get_method, split_output
+from .method import Sizes, UnlearnTask, get_method, split_output
 from .metrics import activation_distance, kl_divergence, mia_score, speedup, zrf
 from .models import create_model, live_residual_branches
 from .plan import ORACLE
@@ -112,8 +113,11 @@ class Runner:
                 log.info("training original %s on %s (seed %d, %d epochs, %d images)", setup.model.name,
                          setup.data.name, setup.seed, setup.train.epochs, len(data.train.labels))
                 model = self.new_model(setup, setup.seed)
-                fit(model, data.sample_set("train"), setup.train, runtime, generator(setup.seed, DATA_ORDER),
-                    what="original")
+                n = len(data.train.labels)
+                with progress.task(f"θ* {setup.data.name}/{setup.model.name} seed {setup.seed}",
+                                   n * setup.train.epochs):
+                    fit(model, data.sample_set("train"), setup.train, runtime, generator(setup.seed, DATA_ORDER),
+                        what="original")
                 return model, {}
 
             model, meta, hit = self.cache.get_or_build(
@@ -175,6 +179,13 @@ class Runner:
                            input_norm=(data.spec.mean, data.spec.std))
         return task, trackers
 
+    def sizes(self, cell: Cell) -> Sizes:
+        """What a method's cost estimate needs to know about the cell (its sample-steps: planner and progress)."""
+        data = self.data(cell.setup.data)
+        n_train = len(data.train.labels)
+        n_forget = int((data.train.labels == cell.forget_class).sum())
+        return Sizes(n_forget, n_train - n_forget, data.spec.num_classes, cell.setup.train)
+
     def unlearn(self, cell: Cell) -> tuple[nn.Module, dict[str, Any]]:
         """Run the cell's method on a copy of θ*, timed alone. Returns (model, facts for the record)."""
         setup, spec = cell.setup, get_method(cell.method)
@@ -185,7 +196,8 @@ class Runner:
         diagnostics: dict[str, Any] = {}
 
         def call(model: nn.Module) -> nn.Module:
-            with deterministic(setup.seed):
+            with deterministic(setup.seed), progress.task(f"{cell.method} class {cell.forget_class}",
+                                                          spec.cost(cell.hparams, self.sizes(cell))):
                 out = spec.fn(model.train(), task, cell.hparams, setup.seed)
             out, found = split_output(out)  # what the method did (steps, stopping), for the record
             diagnostics.update(found)
