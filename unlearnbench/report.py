@@ -252,6 +252,43 @@ def mixed_note(mixed: dict[tuple, list[str]]) -> str:
     return "\n".join(lines)
 
 
+FLAG = "⚠"
+
+
+def broken_thetas(records: list[dict]) -> dict[tuple, set[tuple[int, float]]]:
+    """Rows (dataset, model, class) with a record whose θ* is at chance, by the condition of the warning a run prints
+    when it trains θ* (`runner.near_chance` of its eval-mode test accuracy; the train-mode part of that check is not
+    in the records): row → {(seed, θ*'s test accuracy)}. Data sets this process does not know are not checked."""
+    from .data import DATASETS
+    from .runner import near_chance
+    found: dict[tuple, set[tuple[int, float]]] = {}
+    for r in records:
+        spec = DATASETS.get(str(r.get("dataset")))
+        nf, nr = r.get("test_forget_samples"), r.get("test_retain_samples")
+        af, ar = r.get("original_acc_forget"), r.get("original_acc_retain")
+        if spec is None or not all(isinstance(v, (int, float)) for v in (nf, nr, af, ar)) or not nf + nr:
+            continue
+        acc = (af * nf + ar * nr) / (nf + nr)
+        if near_chance(acc, spec.num_classes):
+            found.setdefault((r["dataset"], r["model"], r["forget_class"]), set()).add((r.get("seed"), round(acc, 1)))
+    return found
+
+
+def broken_note(broken: dict[tuple, set[tuple[int, float]]]) -> str:
+    """The footnote of a table with rows whose θ* is at chance."""
+    if not broken:
+        return ""
+    thetas: dict[tuple, set[tuple[int, float]]] = {}
+    for (d, mo, _), seeds in broken.items():
+        thetas.setdefault((d, mo), set()).update(seeds)
+    which = "; ".join(f"{DATASET_NAMES.get(d, d)} {MODEL_NAMES.get(mo, mo)} "
+                      + ", ".join(f"seed {seed} ({acc:.1f}%)" for seed, acc in sorted(seeds, key=str))
+                      for (d, mo), seeds in thetas.items())
+    return (f"{FLAG} θ* at chance (eval-mode test accuracy at most 1.5 × chance, the warning `run` prints when it "
+            f"trains θ*): {which}. These rows compare methods on a model that learned nothing; train θ* again "
+            "(more epochs, --train bn_recalibrate=true).")
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # the paper's layout
 # --------------------------------------------------------------------------------------------------------------------
@@ -286,17 +323,19 @@ def seeds_note(summary: pd.DataFrame, ci: bool = False) -> str:
     return f"mean ± sample std over {n} seed(s) per cell{interval}; n = 1 shows no ±; — = no result (yet)"
 
 
-def _flat(table: pd.DataFrame) -> pd.DataFrame:
+def _flat(table: pd.DataFrame, flagged: Sequence[tuple] = ()) -> pd.DataFrame:
+    """Flat column and row names; a row in `flagged` (its θ* at chance) is marked FLAG."""
     out = table.copy()
     out.columns = [f"{method_label(m)} {METRICS[k].label}" for m, k in table.columns]
-    out.index = [f"{DATASET_NAMES.get(d, d)} {MODEL_NAMES.get(mo, mo)} class {c}" for d, mo, c in table.index]
+    out.index = [f"{DATASET_NAMES.get(d, d)} {MODEL_NAMES.get(mo, mo)} class {c}"
+                 + (f" {FLAG}" if (d, mo, c) in flagged else "") for d, mo, c in table.index]
     return out
 
 
-def to_markdown(table: pd.DataFrame, note: str) -> str:
+def to_markdown(table: pd.DataFrame, note: str, flagged: Sequence[tuple] = ()) -> str:
     if table.empty:
         return "_no results yet_\n"
-    flat = _flat(table)
+    flat = _flat(table, flagged)
     flat.index.name = "data set / model / forget class"
     return flat.to_markdown(disable_numparse=True) + f"\n\n{note}\n"
 
@@ -553,33 +592,91 @@ def _save(fig: object, stem: Path) -> list[Path]:
 # --------------------------------------------------------------------------------------------------------------------
 # the terminal
 # --------------------------------------------------------------------------------------------------------------------
-def terminal_text(table: pd.DataFrame, note: str, comp: pd.DataFrame | None = None, width: int | None = None) -> str:
-    """The paper-layout `table` (and, given `comp`, the comparison with the paper) as plain text: a method's name over
-    its metric columns, one row per data set / model / class. Column blocks wrap at `width` (default: the terminal's
-    width), each block repeating the row labels, so the table stays readable in a narrow terminal or a log."""
-    width = width or shutil.get_terminal_size((120, 24)).columns
+def terminal_text(table: pd.DataFrame, note: str, comp: pd.DataFrame | None = None, width: int | None = None,
+                  flagged: Sequence[tuple] = ()) -> str:
+    """The paper-layout `table` (and, given `comp`, the comparison with the paper) as plain text within `width`
+    columns (default: the terminal's, at most 100 without one). The paper's layout (a row per data set / model /
+    class, a column pair per method) when it fits; else one block per data set and model, a row per class and
+    method, the metrics side by side, so that a method's A_Df never sits apart from its A_Dr. Notes wrap at `width`.
+    Rows whose θ* is at chance (`flagged`) are marked FLAG."""
+    width = width or shutil.get_terminal_size((100, 24)).columns
     if table.empty:
         parts = ["no results yet"]
     else:
         view = table.copy()
         view.columns = pd.MultiIndex.from_tuples([(method_label(m), METRICS[k].label) for m, k in table.columns])
-        view.index = _flat(table).index
-        parts = [view.to_string(line_width=width), note]
+        view.index = _flat(table, flagged).index
+        wide = view.to_string()
+        fits = max(map(len, wide.splitlines())) <= width
+        parts = [wide if fits else _long_text(table, flagged), _wrapped(note, width)]
     if comp is not None and comp.empty:
         parts.append("beside the paper's table: no cell in common with it")
     elif comp is not None:
-        parts.append("beside the paper's table:\n" + comparison_markdown(comp).strip())
+        parts.append(_comparison_text(comp, width))
     return "\n\n".join("\n".join(line.rstrip() for line in part.splitlines()) for part in parts) + "\n"
 
 
-def files_text(out: Path, written: Sequence[Path]) -> str:
-    """Where the report went: one line per directory, its files by name."""
+def _wrapped(text: str, width: int) -> str:
+    import textwrap
+    return "\n".join(textwrap.fill(p, width, break_on_hyphens=False) if p.strip() else p
+                     for p in text.splitlines())
+
+
+def _long_text(table: pd.DataFrame, flagged: Sequence[tuple] = ()) -> str:
+    """One block per data set and model; a row per forget class and method, its metrics side by side."""
+    from tabulate import tabulate
+    metrics = list(dict.fromkeys(k for _, k in table.columns))
+    methods = list(dict.fromkeys(m for m, _ in table.columns))
+    blocks = []
+    for (d, mo), part in table.groupby(level=[0, 1], sort=False):
+        rows = []
+        for (_, _, c), values in part.iterrows():
+            label = f"{c} {FLAG}" if (d, mo, c) in flagged else c
+            present = [m for m in methods if any(values[(m, k)] != DASH for k in metrics)]
+            rows += [[label if i == 0 else "", method_label(m), *(values[(m, k)] for k in metrics)]
+                     for i, m in enumerate(present)]
+        blocks.append(f"{DATASET_NAMES.get(d, d)}, {MODEL_NAMES.get(mo, mo)}\n" + tabulate(
+            rows, headers=["class", "method", *(METRICS[k].label for k in metrics)], tablefmt="simple",
+            disable_numparse=True, colalign=("left", "left", *("right" for _ in metrics))))
+    return "\n\n".join(blocks)
+
+
+def _comparison_text(comp: pd.DataFrame, width: int) -> str:
+    """Ours beside the paper's, one block per data set and model, a row per class and method (comparison.md holds
+    the same with the 95% intervals)."""
+    from tabulate import tabulate
+    blocks = []
+    for (d, mo), part in comp.groupby(["dataset", "model"], sort=False):
+        rows = []
+        for _, r in part.iterrows():
+            diffs = [f"{r[f'{m}_diff']:+.2f}" + ("*" if r[f"{m}_paper_in_ci"] == "no" else "")
+                     for m in ("acc_forget", "acc_retain")]
+            rows.append([f"{r['forget_class']}  {method_label(r['method'])}", r["n"], _short(r["acc_forget_ours"]),
+                         _short(r["acc_forget_paper"]), diffs[0], _short(r["acc_retain_ours"]),
+                         _short(r["acc_retain_paper"]), diffs[1]])
+        blocks.append(f"{DATASET_NAMES.get(d, d)}, {MODEL_NAMES.get(mo, mo)}\n" + tabulate(
+            rows, headers=["class, method", "n", "A_Df", "paper", "Δ", "A_Dr", "paper", "Δ"], tablefmt="simple",
+            disable_numparse=True))
+    return "beside the paper's table:\n\n" + "\n\n".join(blocks) + "\n\n" + _wrapped(
+        "ours: mean ± std over n seeds (comparison.md adds the 95% interval); Δ = our mean − the paper's (points); "
+        "* = the paper's mean lies outside our interval.", width)
+
+
+def _short(cell: str) -> str:
+    """'mean ± std [lo, hi]' without the interval (the files keep it; the terminal keeps its lines short)."""
+    return str(cell).split(" [", 1)[0]
+
+
+def files_text(out: Path, written: Sequence[Path], width: int = 100) -> str:
+    """Where the report went: per directory, its files by name, wrapped at `width`."""
+    import textwrap
     by_dir: dict[Path, list[str]] = {}
     for path in written:
         by_dir.setdefault(path.parent, []).append(path.name)
     kind = {d: "plots" if d.name == "plots" else "files" for d in by_dir}
-    return "\n".join([f"report written to {out}/", *(f"  {kind[d]} in {d}/: {', '.join(names)}"
-                                                      for d, names in by_dir.items())])
+    return "\n".join([f"report written to {out}/", *(textwrap.fill(
+        ", ".join(names), width, initial_indent=f"  {kind[d]} in {d}/: ", subsequent_indent="    ",
+        break_on_hyphens=False, break_long_words=False) for d, names in by_dir.items())])
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -659,7 +756,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     df = records_frame(records)
     summary = summarize(df)
     pooled = methods_summary(df)
-    note = seeds_note(summary, args.ci) + ("\n\n" + mixed_note(mixed) if mixed else "")
+    broken = broken_thetas(records)
+    note = seeds_note(summary, args.ci) + ("\n\n" + mixed_note(mixed) if mixed else "") + (
+        "\n\n" + broken_note(broken) if broken else "")
     marks = list(mixed)
     caption = f"Class unlearning results from {args.results.name}"
     written: list[Path] = []
@@ -675,7 +774,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             written.append(_write(out / "metrics.csv", _flat(extra).to_csv(index_label="row")))
     if "md" in formats:
         written.append(_write(out / "table.md", to_markdown(paper_layout(summary, metrics, ci=args.ci,
-                                                                         marked=marks), note)))
+                                                                         marked=marks), note, list(broken))))
         written.append(_write(out / "metrics.md", _metrics_markdown(summary, note, marks)))
         written.append(_write(out / "methods.md", methods_markdown(pooled, args.ci)))
         if grid := arch_grid(summary, marks):
@@ -700,8 +799,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         written += plots(df, summary, out / "plots")
     print(f"{len(df)} record(s), {len(summary)} cell(s)\n")
     print(terminal_text(paper_layout(summary, metrics, ci=args.ci, marked=marks), note,
-                        comparison(summary, paper_numbers()) if args.compare_paper else None))
-    print(files_text(out, written))
+                        comparison(summary, paper_numbers()) if args.compare_paper else None, flagged=list(broken)))
+    print(files_text(out, written, shutil.get_terminal_size((100, 24)).columns))
     return 0
 
 

@@ -158,6 +158,7 @@ def plan_text(runner: "Runner", cell: Cell) -> str:
     from .sweep import CALIBRATION_FILE, TIMED_STEPS, Job, Plan, _oracle_key, estimate
     from .progress import duration
     s = cell.setup
+    runner.data(s.data)  # missing data: its one-line error comes before any estimate
     have_theta = runner.cache.contains(s.key)
     oracle = _oracle_key(runner, cell)
     jobs = ([] if have_theta else [Job("original", s)]) + [Job("cell", s, cell)]

@@ -38,6 +38,12 @@ MIA_MEMBERS, ZRF_SEED, THETA_CHECK = 71, 72, 73
 CHECK_IMAGES, CHANCE_FACTOR, MODE_GAP = 512, 1.5, 20.0
 
 
+def near_chance(accuracy: float, num_classes: int) -> bool:
+    """An accuracy (%) at most CHANCE_FACTOR × chance: a model that has learned (next to) nothing. θ*'s warning uses
+    it, and the report flags the rows whose θ* it holds for (from the records' eval-mode test accuracies)."""
+    return accuracy <= CHANCE_FACTOR * 100.0 / num_classes
+
+
 def theta_warning(train_mode: float, eval_train: float, eval_test: float, num_classes: int,
                   has_bn: bool) -> str | None:
     """The cause and the fix of a θ* that looks broken, in one sentence; None when it looks sound.
@@ -46,10 +52,9 @@ def theta_warning(train_mode: float, eval_train: float, eval_test: float, num_cl
     `eval_train`: on the same images in eval mode (by the running statistics); `eval_test`: on test images, eval
     mode, as every metric is measured. The cause is read from where the accuracy is lost: not learned at all (train
     mode near chance), between the modes on the same images, or between training and test images."""
-    chance = 100.0 / num_classes
-    if eval_test > CHANCE_FACTOR * chance and train_mode - eval_test <= MODE_GAP:
+    if not near_chance(eval_test, num_classes) and train_mode - eval_test <= MODE_GAP:
         return None
-    if train_mode <= CHANCE_FACTOR * chance:
+    if near_chance(train_mode, num_classes):
         return ("likely cause: it has not learned the training images either (too few steps, or a learning rate that "
                 "does not suit this model); fix: train more epochs (--train epochs=N) or set the learning rate")
     if train_mode - eval_train >= eval_train - eval_test:  # lost between the modes, on the same images

@@ -475,7 +475,6 @@ The sweep file's format: docs/configuration.md. What it writes: docs/records_and
 
 
 def _overrides(assignments: list[str]) -> Overrides:
-    from .method import get_method
     tables: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}, "eval": {}}
     methods: dict[str, dict[str, Any]] = {}
     for key, value in parse_assignments(assignments, "--set").items():
@@ -483,6 +482,7 @@ def _overrides(assignments: list[str]) -> Overrides:
         if parts[0] in tables and len(parts) == 2:
             tables[parts[0]][parts[1]] = value
         elif parts[0] == "method" and len(parts) == 3:
+            from .method import get_method
             get_method(parts[1]).resolve({parts[2]: value})
             methods.setdefault(parts[1], {})[parts[2]] = value
         else:
