@@ -1,4 +1,4 @@
-# unlearnbench — `make install`, `make test`, `make run`, `make bench DATASET=mnist`.
+# unlearnbench — `make install`, `make test` (or `make test-fast`), `make run`, `make bench DATASET=mnist`.
 # Everything runs inside a virtualenv that `make install` creates (no manual step).
 
 PYTHON ?= python3
@@ -23,8 +23,10 @@ JOBS    ?= 0
 SET     ?=
 BENCH_ARGS ?=
 RESULTS ?=# empty: results/<sweep name>, where the repository's committed records are (the sweep resumes from them)
+# a report's options: the results directory's own (report.args, its README's command), else --compare-paper
+REPORT_ARGS ?= $(if $(wildcard $(RESULTS)/report.args),$(shell cat $(RESULTS)/report.args),--compare-paper)
 
-.PHONY: install test run bench report perf clean
+.PHONY: install test test-fast run bench report perf clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +38,10 @@ install: $(VENV)/.installed
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# the suite without the tests that train on real MNIST for more than a few seconds (marked `slow`)
+test-fast: install
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 run: install
 	$(PY) -m unlearnbench.run --dataset $(DATASET) --model $(MODEL) --forget-class $(CLASS) --seed $(SEED) \
@@ -49,7 +55,7 @@ bench: install
 	exit $$rc
 
 report: install
-	$(PY) -m unlearnbench.report $(RESULTS) --compare-paper
+	$(PY) -m unlearnbench.report $(RESULTS) $(REPORT_ARGS)
 
 perf: install
 	$(PY) -m unlearnbench.perf $(PERF_ARGS)

@@ -711,7 +711,7 @@ def parser() -> ArgumentParser:
     me = prog("report")
     p = ArgumentParser(prog=me, description=__doc__.split("\n\n")[0], epilog=f"""examples:
   {me} results/mnist_paper --compare-paper
-  {me} results/runs.jsonl --format md --no-plots
+  {me} results/scratch/runs.jsonl --format md --no-plots
   {me} results/mnist --metrics acc_forget,acc_retain,mia_gap --no-plots
   {me} results/mnist --strict --ci --methods original,finetune,finetune+cosine
 What each file holds: docs/cli.md#report.""")

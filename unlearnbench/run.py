@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from typing import TYPE_CHECKING
-
+from . import progress
 from .catalog import check_method_name
 from .config import Cell, parse_assignments
 from .errors import ArgumentParser, UsageError, cli, prog
@@ -116,19 +115,15 @@ def cell_from_args(args: object) -> Cell:
 
 def list_everything(width: int = 100) -> str:
     """Data sets, models, methods and variants, each method with the data it declares and its one line, wrapped at
-    `width` (`unlearnbench list METHOD` gives one method's settings)."""
-    from .catalog import wrap
-    from .data import list_datasets
-    from .method import get_method, list_methods
-    from .models import list_models
-    lines = [*wrap("datasets: " + ", ".join(list_datasets()), "  ", width),
-             *wrap("models: " + ", ".join(list_models()) + " (or any timm name)", "  ", width), "methods:"]
-    names = list_methods()
-    name_w = max(map(len, names))
-    for name in names:
-        spec = get_method(name)
-        start = f"  {name:{name_w}s}  {'+'.join(sorted(spec.needs)) or 'nothing':14s} "
-        lines += wrap(start + spec.summary, " " * len(start), width)
+    `width` (`unlearnbench list METHOD` gives one method's settings). Read from the source, so without torch: at once."""
+    from .catalog import dataset_names, method_entries, model_names, wrap
+    lines = [*wrap("datasets: " + ", ".join(dataset_names()), "  ", width),
+             *wrap("models: " + ", ".join(model_names()) + " (or any timm name)", "  ", width), "methods:"]
+    entries = method_entries()
+    name_w = max(len(e.name) for e in entries)
+    for e in entries:
+        start = f"  {e.name:{name_w}s}  {'+'.join(sorted(e.needs)) or 'nothing':14s} "
+        lines += wrap(start + e.summary, " " * len(start), width)
     lines.append("settings of one method, with default, range and source: unlearnbench list METHOD")
     return "\n".join(lines)
 
@@ -155,12 +150,11 @@ def plan_text(runner: "Runner", cell: Cell) -> str:
     """What a one-cell run will do before it starts: what it trains (θ*, the oracle) or finds in the cache, and the
     planner's rough estimate of how long it takes on this host (the same estimate a sweep prints)."""
     from .method import get_method
-    from .sweep import CALIBRATION_FILE, TIMED_STEPS, Job, Plan, _oracle_key, estimate
-    from .progress import duration
+    from .sweep import CALIBRATION_FILE, TIMED_STEPS, Job, Plan, estimate, oracle_key
     s = cell.setup
     runner.data(s.data)  # missing data: its one-line error comes before any estimate
     have_theta = runner.cache.contains(s.key)
-    oracle = _oracle_key(runner, cell)
+    oracle = oracle_key(runner, cell)
     jobs = ([] if have_theta else [Job("original", s)]) + [Job("cell", s, cell)]
     seconds = estimate(Plan(jobs, 1, int(have_theta), 1, 0, int(bool(oracle)), 0), runner)
     steps = [f"θ* {s.model.name} on {s.data.name} (seed {s.seed}, {s.train.epochs} epoch(s)): "
@@ -170,7 +164,7 @@ def plan_text(runner: "Runner", cell: Cell) -> str:
                      f"{cell.forget_class}): " + ("in the cache" if runner.cache.contains(oracle) else "trains now"))
     steps.append(f"{cell.method} on class {cell.forget_class}" + (
         ": in the cache" if get_method(cell.method).cached and oracle and runner.cache.contains(oracle) else ""))
-    return (f"{cell.label}\n  plan: " + "; then ".join(steps) + f"\n  estimated: ~{duration(seconds)} on "
+    return (f"{cell.label}\n  plan: " + "; then ".join(steps) + f"\n  estimated: ~{progress.duration(seconds)} on "
             f"{runner.device} (rough: seconds per training image measured once on this host, median of {TIMED_STEPS} "
             f"steps, kept in {CALIBRATION_FILE}, times the images each step trains on)")
 
@@ -199,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for option in ("train", "data", "hp", "eval"):
         parse_assignments(getattr(args, option), f"--{option}")
     setup_logging(args.verbose, args.quiet)
+    progress.configure("quiet" if args.quiet else "auto")
     cell = cell_from_args(args)
     check_file(args.results, "--results")  # before the work: a result that cannot be stored is not computed
     from .runner import Runner

@@ -211,12 +211,12 @@ def make_plan(sweep: Sweep, store: RecordStore, cache: CheckpointCache, runner: 
         jobs += [Job("original", s)] if by_setup[s.key] and not cache.contains(s.key) else []
         oracles_first = sorted(by_setup[s.key], key=lambda c: not get_method(c.method).cached)  # stable
         jobs += [Job("cell", s, c) for c in oracles_first]
-    oracles = {k for k in (_oracle_key(runner, c) for c in sweep.cells) if k}
+    oracles = {k for k in (oracle_key(runner, c) for c in sweep.cells) if k}
     return Plan(jobs, len(setups), sum(cache.contains(s.key) for s in setups), len(sweep.cells),
                 len(sweep.cells) - len(todo), len(oracles), sum(cache.contains(k) for k in oracles), corrupt=corrupt)
 
 
-def _oracle_key(runner: Runner, cell: Cell) -> str | None:
+def oracle_key(runner: Runner, cell: Cell) -> str | None:
     """The cached oracle this cell trains or loads: a retrain cell's own model, or, for any other cell measured
     against the oracle (`eval.oracle`), the retrain of its class, which a share of a grid without its retrain cells
     (`--only method=pbu`) still trains."""
@@ -315,7 +315,7 @@ def estimate(plan: Plan, runner: Runner) -> float:
         sizes = runner.sizes(cell)
         n_forget = sizes.forget
         evaluation = (n_test + n_forget + min(cell.eval.mia_members or n_train, n_train)) / 3  # forward ≈ 1/3
-        oracle = _oracle_key(runner, cell)
+        oracle = oracle_key(runner, cell)
         if oracle and oracle not in oracles and not runner.cache.contains(oracle):  # trained by this job
             oracles.add(oracle)
             total += rate[k] * get_method(ORACLE).cost(cell.oracle, sizes)
