@@ -18,6 +18,8 @@ from unlearnbench.plan import load_sweep, one_cell, selections
 from unlearnbench.store import RecordStore
 from unlearnbench.sweep import main
 
+pytestmark = pytest.mark.slow  # trains on real MNIST: `make test-fast` leaves these out
+
 GRID = """
 name = "tiny"
 seeds = [0, 1]
