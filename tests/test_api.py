@@ -82,3 +82,17 @@ def test_a_users_own_method_model_and_data_set(tmp_path, data_root):
     assert (got["dataset"], got["model"], got["method"]) == ("mnist_mirrored", "tiny_resnet", "logit_shift")
     assert got["acc_forget"] == 0.0 < got["original_acc_forget"]  # the shifted bias removes class 3's predictions
     assert got["forget_samples_seen"] == got["retain_samples_seen"] == 0  # it declared no data, and drew none
+
+
+@pytest.mark.slow  # the plan's estimate times a few real training steps
+def test_run_sweep_plans_like_the_cli_and_raises_on_bad_input(tmp_path, data_root, capsys):
+    import unlearnbench as ub
+    smoke = ROOT / "benchmarks" / "smoke.toml"
+    out = ub.run_sweep(smoke, results=tmp_path / "r", cache_dir=tmp_path / "c", data_root=data_root,
+                       only={"method": ["original", "finetune"]}, set={"train.epochs": 1}, dry_run=True)
+    assert out == tmp_path / "r" and "sweep 'smoke': 2 cells" in capsys.readouterr().out
+    assert not (tmp_path / "r" / "records").exists()  # a dry run writes nothing
+    with pytest.raises(ub.UsageError, match=r"--only seed=7: no cell of 'smoke' matches"):
+        ub.run_sweep(smoke, results=tmp_path / "r", only={"seed": 7}, dry_run=True)
+    with pytest.raises(ub.UsageError, match="does not exist"):
+        ub.load_results(tmp_path / "nothing")
