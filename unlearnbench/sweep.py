@@ -280,6 +280,7 @@ def _sample_seconds(runner: Runner, setup: Setup) -> float:
                   "how": f"median of {len(per_sample)} single training steps of batch {batch} after {WARMUP_STEPS} "
                          "warm-up steps"}
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # a first plan on this host: the cache may not exist yet
         atomic_write_json(path, known)
     except (OSError, WriteError):  # a read-only cache: the estimate stands; it is measured again next time
         pass
