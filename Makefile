@@ -1,16 +1,12 @@
-# unlearnbench — `make install`, `make test`, `make run`, `make bench DATASET=mnist`.
+# unlearnbench — `make install`, `make test` (or `make test-fast`), `make run`, `make bench DATASET=mnist`.
 # Everything runs inside a virtualenv that `make install` creates (no manual step).
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-# Data: $UNLEARNBENCH_DATA if set; else ../shared/data when it holds MNIST (this project's workplace);
-# else the per-user cache (~/.cache/unlearnbench/data), where torchvision downloads what is missing.
-DATA_ROOT ?= $(or $(UNLEARNBENCH_DATA),$(if $(wildcard ../shared/data/MNIST/raw/train-images-idx3-ubyte),$(abspath ../shared/data)))
-ifneq ($(DATA_ROOT),)
-export UNLEARNBENCH_DATA := $(DATA_ROOT)
-endif
+# Data: the package's one rule (unlearnbench.runtime.default_data_root): $UNLEARNBENCH_DATA if set; else
+# ../shared/data when it holds MNIST; else the per-user cache (~/.cache/unlearnbench/data).
 
 # one cell (make run): override any of these on the command line
 DATASET ?= mnist
@@ -27,8 +23,10 @@ JOBS    ?= 0
 SET     ?=
 BENCH_ARGS ?=
 RESULTS ?=# empty: results/<sweep name>, where the repository's committed records are (the sweep resumes from them)
+# a report's options: the results directory's own (report.args, its README's command), else --compare-paper
+REPORT_ARGS ?= $(if $(wildcard $(RESULTS)/report.args),$(shell cat $(RESULTS)/report.args),--compare-paper)
 
-.PHONY: install test run bench report perf clean
+.PHONY: install test test-fast run bench report perf clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +38,10 @@ install: $(VENV)/.installed
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# the suite without the tests that train on real MNIST for more than a few seconds (marked `slow`)
+test-fast: install
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 run: install
 	$(PY) -m unlearnbench.run --dataset $(DATASET) --model $(MODEL) --forget-class $(CLASS) --seed $(SEED) \
@@ -53,7 +55,7 @@ bench: install
 	exit $$rc
 
 report: install
-	$(PY) -m unlearnbench.report $(RESULTS) --compare-paper
+	$(PY) -m unlearnbench.report $(RESULTS) $(REPORT_ARGS)
 
 perf: install
 	$(PY) -m unlearnbench.perf $(PERF_ARGS)

@@ -48,7 +48,7 @@ from unlearnbench.errors import UsageError
 from unlearnbench.method import Sizes, get_method
 from unlearnbench.models import create_model
 from unlearnbench.peak import gpu_spec
-from unlearnbench.perf import training_flops_per_sample
+from unlearnbench.perf_sections import training_flops_per_sample
 from unlearnbench.plan import Overrides, load_sweep
 from unlearnbench.runner import Env, Runner
 from unlearnbench.runtime import default_cache_dir, default_data_root

@@ -131,7 +131,8 @@ class Case:
 R, S, P = "run", "sweep", "report"
 CASES: list[Case] = [
     # ---- run: names, classes, seeds
-    Case(R, swap(RUN, "--dataset", "mnist2"), r"unknown dataset 'mnist2'; valid: cifar100, fashion_mnist"),
+    Case(R, swap(RUN, "--dataset", "mnist2"),
+         r"unknown dataset 'mnist2' \(did you mean 'mnist'\?\); valid: cifar100, fashion_mnist"),
     Case(R, swap(RUN, "--model", "resnet_9000"), r"unknown model 'resnet_9000'"),
     Case(R, swap(RUN, "--method", "forget_all"), r"unknown method 'forget_all'; valid: .*finetune"),
     Case(R, swap(RUN, "--forget-class", "12"), r"forget class 12 is out of range for mnist \(classes 0..9\)"),
@@ -569,7 +570,7 @@ def test_a_methods_package_in_the_working_directory_does_not_change_the_methods(
                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
     assert there.returncode == 0, there.stderr
     assert there.stdout.strip() == run.list_everything().strip() and "pbu+fixed5" in there.stdout
-    listed = [line.split()[0] for line in there.stdout.splitlines() if line.startswith("  ")]
+    listed = [line.split()[0] for line in there.stdout.splitlines() if re.match(r"  \S", line)]  # not wrapped lines
     assert listed == list_methods() and len(listed) >= 6
 
 

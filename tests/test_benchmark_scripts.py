@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # trains on real MNIST: `make test-fast` leaves these out
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

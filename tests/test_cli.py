@@ -30,7 +30,8 @@ def test_real_entry_point_reports_one_line():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [
-        "unlearnbench.run: error: unknown dataset 'cifar10'; valid: cifar100, fashion_mnist, food101, mnist"]
+        "unlearnbench.run: error: unknown dataset 'cifar10' (did you mean 'cifar100'?); valid: cifar100, "
+        "fashion_mnist, food101, mnist"]
 
 
 def test_list(capsys):
@@ -123,7 +124,8 @@ def test_list_is_run_list(capsys):
 def test_a_command_runs_its_module_and_reports_errors_under_its_name(capsys):
     assert _console(["run", *_swap(BASE, "--dataset", "mnist2")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["unlearnbench run: error: unknown dataset 'mnist2'; valid: cifar100, fashion_mnist, food101, mnist"]
+    assert err == ["unlearnbench run: error: unknown dataset 'mnist2' (did you mean 'mnist'?); valid: cifar100, "
+                   "fashion_mnist, food101, mnist"]
     assert _console(["sweep", "--config", "benchmarks/none.toml", "--dry-run"]) == 2
     assert capsys.readouterr().err.startswith("unlearnbench sweep: error: config file benchmarks/none.toml")
 @pytest.mark.parametrize("error, code, line", [
@@ -149,3 +151,65 @@ def test_other_os_errors_keep_their_traceback():
 
     with pytest.raises(ConnectionResetError):
         failing([])
+
+
+HEAVY = ("torch", "timm", "pandas", "matplotlib")
+PROBE = """
+import sys
+from unlearnbench.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print("HEAVY", [m for m in {heavy!r} if m in sys.modules], "CODE", code, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("argv, code, says", [
+    (["--help"], 0, "usage: unlearnbench"),
+    *[([c, "--help"], 0, f"usage: unlearnbench {c}") for c in ("run", "sweep", "report", "perf", "list")],
+    (["run", "--dataset", "mnist", "--model", "resnet18", "--forget-class", "2", "--method", "pbuu"], 2,
+     "unknown method 'pbuu' (did you mean 'pbu'?)"),
+    (["run", "--dataset", "mnist", "--model", "resnet18", "--forget-class", "2", "--method", "pbu", "--hp", "beta"],
+     2, "--hp: expected KEY=VALUE"),
+    (["run", "--dataset", "mnist"], 2, "missing --model, --forget-class, --method"),
+    (["list", "finetun"], 2, "unknown method 'finetun' (did you mean 'finetune'"),
+    (["sweep", "--config", "no/such.toml"], 2, "config file no/such.toml does not exist"),
+    (["report", "no/such/dir"], 2, "no/such/dir does not exist"),
+    (["perf", "--sections", "speed"], 2, "--sections takes loader"),
+])
+def test_help_and_command_line_errors_answer_before_torch_loads(argv, code, says):
+    """What the CLI answers from its command line alone (help, a mistyped name, a missing file) it answers without
+    importing torch, timm, pandas or matplotlib: at once, whatever the host."""
+    proc = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *argv], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert says in proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"HEAVY [] CODE {code}"
+
+
+def test_a_sweep_files_mistyped_method_answers_before_torch_loads(tmp_path):
+    bad = (ROOT / "benchmarks" / "smoke.toml").read_text().replace('"finetune"]', '"finetunee"]')
+    (tmp_path / "bad.toml").write_text(bad)
+    proc = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), "sweep", "--config",
+                           str(tmp_path / "bad.toml"), "--dry-run"], capture_output=True, text=True, timeout=120)
+    assert "unknown method 'finetunee' (did you mean 'finetune'" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "HEAVY [] CODE 2"
+
+
+def test_list_method_prints_every_setting_with_default_range_and_source(capsys):
+    import dataclasses
+
+    from unlearnbench.method import get_method
+    assert _console(["list", "pbu"]) == 0
+    out = capsys.readouterr().out
+    assert all(len(line) <= 100 for line in out.splitlines())
+    fields = [f.name for f in dataclasses.fields(get_method("pbu").hparams)]
+    assert fields and all(re.search(rf"^    {f} +=", out, re.M) for f in fields)
+    assert re.search(r"^    beta +  = 100\.0  \(float, >= 0\)$", out, re.M)
+    assert "source: weight of the Fisher-weighted distance to θ* (official, class 8)" in out
+
+
+def test_list_lines_wrap_at_100(capsys):
+    assert _console(["list"]) == 0
+    out = capsys.readouterr().out
+    assert max(map(len, out.splitlines())) <= 100 and "pbu+fixed5" in out

@@ -51,7 +51,8 @@ def test_resolve_cell_fills_defaults_and_validates():
 
 
 @pytest.mark.parametrize("args, message", [
-    (("mnistt", "resnet18", 2, 0, "finetune"), "unknown dataset 'mnistt'; valid: cifar100, fashion_mnist"),
+    (("mnistt", "resnet18", 2, 0, "finetune"),
+     r"unknown dataset 'mnistt' \(did you mean 'mnist'\?\); valid: cifar100, fashion_mnist"),
     (("mnist", "resnet1800", 2, 0, "finetune"), "unknown model 'resnet1800'"),
     (("mnist", "resnet18", 2, 0, "unlearn_all"), "unknown method 'unlearn_all'; valid: .*finetune.*retrain"),
     (("mnist", "resnet18", 10, 0, "finetune"), r"forget class 10 is out of range for mnist \(classes 0..9\)"),

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torchvision
@@ -157,3 +159,19 @@ def test_food101_streams_from_real_layout(tmp_path):
     capped = load_data(DataConfig("food101", image_size=32, train_per_class=1), tmp_path, download=False,
                        num_workers=0)
     assert len(capped.train.labels) == 101 and torch.equal(capped.train.labels, torch.arange(101))
+
+
+def test_the_data_root_is_found_by_one_rule(monkeypatch, tmp_path):
+    """$UNLEARNBENCH_DATA; else ../shared/data beside the checkout when it holds MNIST; else the per-user cache.
+    The CLI (--data-root's default), the Python API and `make` all use this function."""
+    from unlearnbench import runtime
+    from unlearnbench.api import data_root
+    monkeypatch.setenv("UNLEARNBENCH_DATA", str(tmp_path / "mine"))
+    assert runtime.default_data_root() == tmp_path / "mine" == data_root()
+    monkeypatch.delenv("UNLEARNBENCH_DATA")
+    beside = Path(runtime.__file__).resolve().parent.parent.parent / "shared" / "data"
+    if (beside / runtime.MNIST_MARK).is_file():  # this workplace: the data beside the checkout
+        assert runtime.default_data_root() == beside
+    monkeypatch.setattr(runtime, "MNIST_MARK", Path("no") / "such" / "file")  # nothing beside it: the cache
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert runtime.default_data_root() == tmp_path / "xdg" / "unlearnbench" / "data"

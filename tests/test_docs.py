@@ -250,3 +250,17 @@ def test_the_robustness_grid_is_its_records(tmp_path):
     assert (root / "report" / "grid.md").read_text() == grid, "run: python -m unlearnbench.report results/robustness"
     body = re.sub(r"^## ", "### ", grid.split("\n", 1)[1].strip("\n"), flags=re.M)
     assert body in (root / "README.md").read_text(), "results/robustness/README.md should show report/grid.md's tables"
+
+
+def test_the_cli_page_lists_every_option_of_every_command():
+    """docs/cli.md names every option of every subcommand's own parser (perf's: there or in docs/performance.md)."""
+    from unlearnbench import cli, perf, report, run, sweep
+    page = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    perf_page = page + (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    parsers = {"run": (run.parser(), page), "sweep": (sweep.parser(), page), "report": (report.parser(), page),
+               "perf": (perf.parser(), perf_page), "list": (cli.list_parser(), page)}
+    missing = [f"{name} {option}" for name, (parser, text) in parsers.items() for action in parser._actions
+               for option in action.option_strings
+               if option.startswith("--") and option != "--help" and f"`{option}" not in text
+               and f", {option}" not in text and f"{option} " not in text]
+    assert not missing, f"docs/cli.md does not list {missing}"

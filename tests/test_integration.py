@@ -8,6 +8,8 @@ import pytest
 from unlearnbench.records import read_jsonl
 from unlearnbench.run import main
 
+pytestmark = pytest.mark.slow  # trains on real MNIST: `make test-fast` leaves these out
+
 SCHEMA = {"dataset", "model", "forget_class", "seed", "method", "acc_forget", "acc_retain", "original_acc_forget",
           "original_acc_retain", "unlearn_seconds", "forget_samples_seen", "retain_samples_seen", "config_hash",
           "config", "versions", "device"}

@@ -139,7 +139,7 @@ def _ratios(table: str) -> list[int]:
 
 def test_flops_ratio_is_against_the_theoretical_peak_and_never_above_100_percent():
     from unlearnbench.peak import cpu_theoretical_peak, parse_cpuinfo
-    from unlearnbench.perf import flops_table
+    from unlearnbench.perf_sections import flops_table
     peak = cpu_theoretical_peak(parse_cpuinfo(ZEN5), 2, None)  # 332.8 GFLOP/s
     # the reported case: ResNet-34 training at 226 GFLOP/s, a 2,048² matmul at 174
     table = flops_table("resnet34", 226e9 / 1000, 1000, 174e9, peak)

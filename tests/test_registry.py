@@ -121,3 +121,20 @@ def test_zrf_reference_network_is_not_near_uniform(data_root, tmp_path):
     against_uniform = 1 - js_divergence(one_hot, torch.full_like(one_hot, 0.1)).mean().item()
     # a model that answers one class with certainty: 0.242 against a uniform reference, 0.03 against this one
     assert against_uniform == pytest.approx(0.2421, abs=1e-3) and abs(against_official - against_uniform) > 0.05
+
+
+def test_what_list_reads_from_the_source_is_the_registry():
+    """`unlearnbench list` and the CLI's name checks read the registrations from the source (no torch): the same
+    names, data, one-liners and order as the live registries."""
+    from unlearnbench import catalog
+    from unlearnbench.data import DATASETS
+    from unlearnbench.method import get_method, list_methods
+    from unlearnbench.models import list_models
+    source = {e.name: e for e in catalog.source_registry()}
+    live = {n: catalog.Entry(n, get_method(n).needs, get_method(n).summary, get_method(n).base) for n in list_methods()}
+    assert source == live
+    assert catalog.ordered([n for n, e in source.items() if not e.base], {n: e.base for n, e in source.items()
+                                                                          if e.base}, catalog.source_order()) \
+        == list_methods()
+    assert catalog.dataset_names() == sorted(DATASETS) and catalog.model_names() == list_models()
+    assert set(catalog.method_names()) == set(list_methods())

@@ -52,9 +52,11 @@ def test_the_comparison_is_printed_where_cells_are_shared(tmp_path, capsys):
     out = capsys.readouterr().out
     comparison = out.split("beside the paper's table:")[1].split("report written to")[0]
     # the paper's MNIST ResNet-34 class 2 Initial: A_Df 99.65 ± 0.11; ours 0.50 ± 0.71 → Δ −99.15
-    initial = next(line for line in comparison.splitlines() if "| 2 " in line and "Initial" in line)
+    initial = next(line for line in comparison.splitlines() if line.startswith("2  Initial"))
     assert "0.50 ± 0.71" in initial and "99.65 ± 0.11" in initial and "-99.15" in initial
-    assert sum("ResNet-34" in line for line in comparison.splitlines()) == 12  # 2 classes × 6 methods
+    assert comparison.count("MNIST, ResNet-34\n") == 1  # one block per data set and model
+    assert sum(line[:1] in "28" and line[:1] != "" for line in comparison.splitlines()) == 12  # 2 classes × 6
+    assert max(map(len, comparison.splitlines())) <= 100
     _store(tmp_path / "r18", [_rec("pbu", 0, 1.0, 95.0, model="resnet18")])
     assert main([str(tmp_path / "r18"), "--compare-paper", "--format", "csv", "--no-plots"]) == 0
     assert "beside the paper's table: no cell in common with it" in capsys.readouterr().out
@@ -68,13 +70,35 @@ def test_plots_are_listed_after_the_table(tmp_path, capsys):
     assert "tradeoff_mnist_resnet34.png" in out.split("plots in")[1]
 
 
-def test_a_wide_table_wraps_in_blocks_that_repeat_the_row_labels():
+def test_a_table_wider_than_100_columns_gets_a_row_per_class_and_method():
+    """Six methods' column pairs do not fit 100 columns: a block per data set and model, a row per class and method,
+    A_Df beside A_Dr on every row (never a method's pair split across blocks)."""
     table = paper_layout(summarize(records_frame(RECORDS)), ["acc_forget", "acc_retain"])
-    text = terminal_text(table, "a note", width=100)
+    text = terminal_text(table, "a note " * 30, width=100)
     lines = text.splitlines()
     assert max(map(len, lines)) <= 100
-    assert sum(line.startswith("MNIST ResNet-34 class 2") for line in lines) >= 2  # a row label in each block
-    for name in ("Initial", "Retrain", "Fine-tune", "Fast-Effective", "Bad Teaching", "PBU"):
-        assert sum(name in line for line in lines) == 1
-    assert text.rstrip().endswith("a note")
+    assert lines[0] == "MNIST, ResNet-34" and lines[1].split() == ["class", "method", "A_Df", "A_Dr"]
+    rows = [line for line in lines if any(name in line for name in ("Initial", "Retrain", "Fine-tune", "PBU"))]
+    assert len(rows) == 8  # 4 of the 6 methods × 2 classes
+    assert rows[0].split() == ["2", "Initial", "0.50", "±", "0.71", "90.05", "±", "0.07"]  # the pair on one row
+    assert next(line for line in lines if line.startswith("8")).split() == ["8", "Initial", "0.00", "90.00"]
+    assert text.rstrip().endswith("a note") and all(len(line) <= 100 for line in lines)  # the note wraps too
+    small = paper_layout(summarize(records_frame(RECORDS[:4])), ["acc_forget", "acc_retain"])  # 2 methods: fits
+    assert terminal_text(small, "n", width=100).splitlines()[2].startswith("MNIST ResNet-34 class 2")
+
+
+def test_a_row_whose_theta_star_is_at_chance_is_flagged(tmp_path, capsys):
+    at_chance = [dict(r, original_acc_forget=0.0, original_acc_retain=11.0, test_forget_samples=100,
+                      test_retain_samples=900, seed=r["seed"]) for r in RECORDS if r["forget_class"] == 2]
+    sound = [dict(r, original_acc_forget=98.0, original_acc_retain=97.0, test_forget_samples=100,
+                  test_retain_samples=900) for r in RECORDS if r["forget_class"] == 8]
+    res = _store(tmp_path / "res", at_chance + sound)
+    assert main([str(res), "--format", "md", "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    flagged = [line for line in out.splitlines() if line.startswith(("2 ⚠", "8 ⚠"))]
+    assert [line.split()[:3] for line in flagged] == [["2", "⚠", "Initial"]]  # class 2's row, not class 8's
+    assert "⚠ θ* at chance" in out and "MNIST ResNet-34 seed 0 (9.9%), seed 1 (9.9%)" in out
+    assert "MNIST ResNet-34 class 2 ⚠" in (res / "report" / "table.md").read_text()
+
+
     assert terminal_text(paper_layout(summarize(records_frame([])), ["acc_forget"]), "n").startswith("no results yet")

@@ -18,6 +18,8 @@ from unlearnbench.plan import load_sweep, one_cell, selections
 from unlearnbench.store import RecordStore
 from unlearnbench.sweep import main
 
+pytestmark = pytest.mark.slow  # trains on real MNIST: `make test-fast` leaves these out
+
 GRID = """
 name = "tiny"
 seeds = [0, 1]
@@ -122,6 +124,12 @@ def test_only_runs_a_share_whose_records_count_for_the_whole_grid(grid, tmp_path
     assert main(_args(grid, r, c, "--only", "seed=0", "--only", "forget_class=2", "--only", "method=original",
                       "--only", "method=retrain")) == 0
     assert len(_summary(r)) == 3 and len(json.loads((r / "cells.json").read_text())) == 3
+    # the same share resumed: nothing to run, and cells.json and sweep.toml are left as they are (a committed
+    # results directory stays clean)
+    before = {f: ((r / f).stat().st_mtime_ns, (r / f).stat().st_ino) for f in ("cells.json", "sweep.toml")}
+    assert main(_args(grid, r, c, "--only", "seed=0", "--only", "forget_class=2", "--only", "method=original",
+                      "--only", "method=retrain")) == 0
+    assert before == {f: ((r / f).stat().st_mtime_ns, (r / f).stat().st_ino) for f in ("cells.json", "sweep.toml")}
     capsys.readouterr()
     assert main(_args(grid, r, c, "--dry-run")) == 0  # the whole grid: that record and θ* are already there
     out = capsys.readouterr().out

@@ -11,6 +11,8 @@ from unlearnbench.config import DataConfig, ModelConfig, Setup, TrainRecipe
 from unlearnbench.runner import Env, Runner, theta_warning
 from unlearnbench.train import recalibrate_bn
 
+pytestmark = pytest.mark.slow  # trains on real MNIST: `make test-fast` leaves these out
+
 SETUP = Setup(DataConfig("mnist", train_per_class=100, test_per_class=50), ModelConfig("test_resnet"),
               TrainRecipe(epochs=4, batch_size=32, lr=3e-3, scheduler="cosine"), 0)
 

@@ -4,7 +4,7 @@
     unlearnbench sweep   a grid from a sweep file: planned, resumable, parallel           (unlearnbench.sweep)
     unlearnbench report  tables and plots from a results directory                        (unlearnbench.report)
     unlearnbench perf    speed, measured side by side                                     (unlearnbench.perf)
-    unlearnbench list    data sets, models, methods and variants                          (unlearnbench.run --list)
+    unlearnbench list    data sets, models, methods and variants; one method's settings  (unlearnbench.run --list)
 
 The tools are imported only when called, so `unlearnbench --help` answers at once.
 """
@@ -25,7 +25,7 @@ TOOLS = {
     "sweep": ("unlearnbench.sweep", "a grid of cells from a sweep file: planned, resumable, parallel"),
     "report": ("unlearnbench.report", "tables and plots from a results directory, beside the paper's numbers"),
     "perf": ("unlearnbench.perf", "speed, measured side by side (a benchmark, not a test)"),
-    "list": ("unlearnbench.run", "data sets, models, methods and variants (= run --list)"),
+    "list": ("unlearnbench.run", "data sets, models, methods and variants; list METHOD: its settings"),
 }
 
 HELP = f"""usage: {NAME} COMMAND [options]    ({NAME} COMMAND --help for a command's options)
@@ -39,6 +39,7 @@ Each is the same as `python -m unlearnbench.<command>` (list: `python -m unlearn
 
 examples:
   {NAME} list
+  {NAME} list pbu
   {NAME} run --dataset mnist --model resnet18 --forget-class 2 --method pbu
   {NAME} sweep --config benchmarks/mnist_quick.toml --dry-run
   {NAME} report results/mnist_paper --compare-paper
@@ -48,10 +49,13 @@ Manual: README.md; every option: docs/cli.md."""
 def list_parser() -> ArgumentParser:
     me = f"{NAME} list"
     p = ArgumentParser(prog=me, description="Data sets, models, methods and variants (each with the data it "
-                       "declares and one line); the same as `python -m unlearnbench.run --list`.",
+                       "declares and one line); the same as `python -m unlearnbench.run --list`. With a METHOD: "
+                       "what it does and each of its settings with its default, valid range and source.",
                        epilog=f"""examples:
   {me}
+  {me} pbu           # PBU's settings: default, range, source
   {me} --markdown    # the methods table of the README, with links to docs/methods.md""")
+    p.add_argument("method", nargs="?", metavar="METHOD", help="a method or variant: show its settings")
     p.add_argument("--markdown", action="store_true", help="the methods and variants as a Markdown table")
     return p
 
@@ -59,6 +63,11 @@ def list_parser() -> ArgumentParser:
 @cli
 def list_main(argv: Sequence[str] | None = None) -> int:
     args = list_parser().parse_args(argv)
+    if args.method is not None:
+        from .catalog import check_method_name, describe_method
+        check_method_name(args.method)  # "did you mean", before torch loads
+        print(describe_method(args.method))
+        return 0
     from .run import list_everything, methods_markdown
     print(methods_markdown().rstrip("\n") if args.markdown else list_everything())
     return 0

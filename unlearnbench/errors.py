@@ -30,7 +30,11 @@ class DataUnavailable(UsageError):
 
 
 def did_you_mean(kind: str, name: str, valid: Sequence[str]) -> UsageError:
-    return UsageError(f"unknown {kind} {name!r}; valid: {', '.join(sorted(valid))}")
+    """"unknown method 'pbuu' (did you mean 'pbu'?); valid: ..." (the closest names by difflib, when any is close)."""
+    import difflib
+    close = difflib.get_close_matches(str(name), list(valid), n=3, cutoff=0.6)
+    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    return UsageError(f"unknown {kind} {name!r}{hint}; valid: {', '.join(sorted(valid))}")
 
 
 _INVOKED_AS: ContextVar[str | None] = ContextVar("invoked_as", default=None)
@@ -119,4 +123,5 @@ def cli(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] 
 
     wrapped.__name__ = main.__name__
     wrapped.__doc__ = main.__doc__
+    wrapped.__wrapped__ = main  # type: ignore[attr-defined]  # the Python API calls it: errors raise instead
     return wrapped

@@ -29,13 +29,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 from torch import nn
 
+from .catalog import VARIANT_SEP, ordered
 from .config import TrainRecipe, build
 from .data import SampleSet, Withheld
 from .errors import did_you_mean
 from .runtime import Runtime
 
 ROLES = ("forget", "retain")
-VARIANT_SEP = "+"  # a variant's name is "<base>+<what it changes>"
 
 
 @dataclass(frozen=True)
@@ -163,10 +163,4 @@ def list_methods(variants: bool = True) -> list[str]:
     _discover()
     from unlearnbench.methods import ORDER
     bases = [m for m in _REGISTRY if not _REGISTRY[m].is_variant]
-    ordered = [m for m in ORDER if m in bases] + sorted(set(bases) - set(ORDER))
-    out = []
-    for m in ordered:
-        out.append(m)
-        if variants:
-            out += sorted(v for v, spec in _REGISTRY.items() if spec.base == m)
-    return out
+    return ordered(bases, {v: s.base for v, s in _REGISTRY.items() if s.base and variants}, ORDER)

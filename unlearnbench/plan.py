@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .config import SEED_MAX, Cell, DataConfig, EvalConfig, ModelConfig, Setup, TrainRecipe, build, parse_assignments
-from .data import check_forget_class, get_dataset_spec, resolve_image_size
 from .errors import UsageError
 from .files import check_input_file
-from .method import get_method
-from .models import check_input_size, check_model_name
+
+# The registries (data sets, methods, timm's models) import torch: each function below imports what it checks against
+# when it runs, so a command line or a file with a syntax error is answered before torch loads.
 
 TABLES = ("data", "model", "train", "eval", "method")
 ORACLE = "retrain"  # the method every cell is measured against
@@ -88,6 +88,8 @@ def overrides_from_mapping(doc: Mapping[str, Any], where: str, extra_keys: tuple
             raise UsageError(f"{where}: [{name}] must be a table")
     methods: dict[str, dict[str, Any]] = {}
     per_class: dict[str, dict[int, dict[str, Any]]] = {}
+    if doc.get("method"):
+        from .method import get_method
     for name, table in doc.get("method", {}).items():
         spec = get_method(name)
         if not isinstance(table, dict):
@@ -125,6 +127,8 @@ def resolve_setup(dataset: str, model: str, seed: int, ov: Overrides) -> Setup:
         if "name" in given:
             raise UsageError(f"{table}.name = {given['name']!r}: the {what} is chosen by {option} (a run) or the "
                              f"grid's {key} (a sweep), not here")
+    from .data import get_dataset_spec, resolve_image_size
+    from .models import check_input_size, check_model_name
     spec = get_dataset_spec(dataset)
     data = build(DataConfig, {**ov.data, "name": dataset}, where="data")
     check_model_name(model)
@@ -144,6 +148,7 @@ def classes_out_of_range(ov: Overrides, num_classes: int) -> list[tuple[str, int
 def check_unlearn_seed(unlearn_seed: object, method: str) -> int:
     """A valid unlearning seed for `method`: a non-negative integer, and 0 for a cached method (the oracle, retrain,
     is set by the cell's seed alone: it has no unlearning run of its own)."""
+    from .method import get_method
     if not isinstance(unlearn_seed, int) or isinstance(unlearn_seed, bool) or unlearn_seed < 0:
         raise UsageError(f"unlearning seed must be a non-negative integer, got {unlearn_seed!r}")
     if unlearn_seed and get_method(method).cached:
@@ -157,6 +162,8 @@ def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method:
     """One fully resolved cell, or a UsageError naming what is wrong. `check_per_class`: a per-class table for a class
     the data set does not have is an error (a sweep checks that over its whole grid instead). `unlearn_seed`: which
     unlearning run of this θ* (0: the method seeded by `seed`, as before unlearning seeds existed)."""
+    from .data import check_forget_class, get_dataset_spec
+    from .method import get_method
     setup = resolve_setup(dataset, model, seed, ov)
     if not isinstance(forget_class, int) or isinstance(forget_class, bool):
         raise UsageError(f"forget class must be an integer, got {forget_class!r}")
@@ -302,6 +309,7 @@ def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:
         entry_methods = _list_of(entry["methods"], str, f"{at}: methods") if "methods" in entry else methods
         entry_runs = _list_of(entry["unlearn_seeds"], int, f"{at}: unlearn_seeds") if "unlearn_seeds" in entry \
             else unlearn_seeds
+        from .method import get_method
         for model in _list_of(entry.get("models"), str, f"{at}: models"):
             for fc in _list_of(entry.get("forget_classes"), int, f"{at}: forget_classes"):
                 for seed in entry_seeds:
@@ -311,6 +319,7 @@ def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:
                               for i, j in enumerate(entry_runs) for m in entry_methods
                               if i == 0 or not get_method(m).cached]
     # a per-class table must name a class of at least one data set it applies to (a file may serve several)
+    from .data import get_dataset_spec
     for (name, k), datasets in per_class.items():
         specs = [get_dataset_spec(d) for d in dict.fromkeys(datasets)]
         if not any(0 <= k < s.num_classes for s in specs):

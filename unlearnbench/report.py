@@ -48,13 +48,29 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 
 from . import stats
+from .catalog import VARIANT_SEP
 from .errors import ArgumentParser, UsageError, cli, prog
 from .files import check_dir, inside, regular_file_problem, stable_token, write_if_changed
-from .method import VARIANT_SEP, list_methods
 from .store import load_records
+
+
+class _Deferred:
+    """pandas, imported at its first use: `report --help` and a mistyped command line answer without loading it."""
+
+    def __getattr__(self, name: str) -> object:
+        import pandas
+        return getattr(pandas, name)
+
+
+pd = _Deferred()
+
+
+def list_methods() -> list[str]:
+    """The registry's order (imported when a report is built: the method modules load torch)."""
+    from .method import list_methods as registered
+    return registered()
 
 KEYS = ["dataset", "model", "forget_class", "method"]
 #: What tells the records of one cell apart: θ*'s seed and the unlearning run (records from before unlearning seeds
@@ -262,6 +278,43 @@ def mixed_note(mixed: dict[tuple, list[str]]) -> str:
     return "\n".join(lines)
 
 
+FLAG = "⚠"
+
+
+def broken_thetas(records: list[dict]) -> dict[tuple, set[tuple[int, float]]]:
+    """Rows (dataset, model, class) with a record whose θ* is at chance, by the condition of the warning a run prints
+    when it trains θ* (`runner.near_chance` of its eval-mode test accuracy; the train-mode part of that check is not
+    in the records): row → {(seed, θ*'s test accuracy)}. Data sets this process does not know are not checked."""
+    from .data import DATASETS
+    from .runner import near_chance
+    found: dict[tuple, set[tuple[int, float]]] = {}
+    for r in records:
+        spec = DATASETS.get(str(r.get("dataset")))
+        nf, nr = r.get("test_forget_samples"), r.get("test_retain_samples")
+        af, ar = r.get("original_acc_forget"), r.get("original_acc_retain")
+        if spec is None or not all(isinstance(v, (int, float)) for v in (nf, nr, af, ar)) or not nf + nr:
+            continue
+        acc = (af * nf + ar * nr) / (nf + nr)
+        if near_chance(acc, spec.num_classes):
+            found.setdefault((r["dataset"], r["model"], r["forget_class"]), set()).add((r.get("seed"), round(acc, 1)))
+    return found
+
+
+def broken_note(broken: dict[tuple, set[tuple[int, float]]]) -> str:
+    """The footnote of a table with rows whose θ* is at chance."""
+    if not broken:
+        return ""
+    thetas: dict[tuple, set[tuple[int, float]]] = {}
+    for (d, mo, _), seeds in broken.items():
+        thetas.setdefault((d, mo), set()).update(seeds)
+    which = "; ".join(f"{DATASET_NAMES.get(d, d)} {MODEL_NAMES.get(mo, mo)} "
+                      + ", ".join(f"seed {seed} ({acc:.1f}%)" for seed, acc in sorted(seeds, key=str))
+                      for (d, mo), seeds in thetas.items())
+    return (f"{FLAG} θ* at chance (eval-mode test accuracy at most 1.5 × chance, the warning `run` prints when it "
+            f"trains θ*): {which}. These rows compare methods on a model that learned nothing; train θ* again "
+            "(more epochs, --train bn_recalibrate=true).")
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # the paper's layout
 # --------------------------------------------------------------------------------------------------------------------
@@ -307,17 +360,19 @@ def seeds_note(summary: pd.DataFrame, ci: bool = False, runs: bool = False) -> s
     return f"mean ± sample std over {n} {what} per cell{interval}; n = 1 shows no ±; — = no result (yet)"
 
 
-def _flat(table: pd.DataFrame) -> pd.DataFrame:
+def _flat(table: pd.DataFrame, flagged: Sequence[tuple] = ()) -> pd.DataFrame:
+    """Flat column and row names; a row in `flagged` (its θ* at chance) is marked FLAG."""
     out = table.copy()
     out.columns = [f"{method_label(m)} {METRICS[k].label}" for m, k in table.columns]
-    out.index = [f"{DATASET_NAMES.get(d, d)} {MODEL_NAMES.get(mo, mo)} class {c}" for d, mo, c in table.index]
+    out.index = [f"{DATASET_NAMES.get(d, d)} {MODEL_NAMES.get(mo, mo)} class {c}"
+                 + (f" {FLAG}" if (d, mo, c) in flagged else "") for d, mo, c in table.index]
     return out
 
 
-def to_markdown(table: pd.DataFrame, note: str) -> str:
+def to_markdown(table: pd.DataFrame, note: str, flagged: Sequence[tuple] = ()) -> str:
     if table.empty:
         return "_no results yet_\n"
-    flat = _flat(table)
+    flat = _flat(table, flagged)
     flat.index.name = "data set / model / forget class"
     return flat.to_markdown(disable_numparse=True) + f"\n\n{note}\n"
 
@@ -502,25 +557,28 @@ def plots(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
 
     written: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
-    palette = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors + plt.get_cmap("Set1").colors
-    colours = dict(zip(list_methods(), palette * 4))
     markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
     for (dataset, model), part in summary.groupby(["dataset", "model"], sort=False):
         title = f"{DATASET_NAMES.get(dataset, dataset)}, {MODEL_NAMES.get(model, model)}"
         classes = sorted(part["forget_class"].unique())
+        styles = method_styles(sorted(part["method"].unique(), key=_method_rank))
         fig, ax = plt.subplots(figsize=(7.6, 4.8))
         for method, rows in part.groupby("method", sort=False):
+            colour, face = styles[method]
             for _, r in rows.iterrows():
                 ax.errorbar(r["acc_forget_mean"], r["acc_retain_mean"],
                             xerr=0 if math.isnan(r["acc_forget_std"]) else r["acc_forget_std"],
                             yerr=0 if math.isnan(r["acc_retain_std"]) else r["acc_retain_std"],
-                            fmt=markers[classes.index(r["forget_class"]) % len(markers)],
-                            color=colours.get(method, "grey"), capsize=3, markersize=7, alpha=0.85)
-        handles = [plt.Line2D([], [], color=colours.get(m, "grey"), marker="o", ls="", label=method_label(m))
-                   for m in sorted(part["method"].unique(), key=_method_rank)]
+                            fmt=markers[classes.index(r["forget_class"]) % len(markers)], color=colour,
+                            markerfacecolor=face, markeredgewidth=1.5, capsize=3, markersize=7, alpha=0.85)
+        handles = [plt.Line2D([], [], color=styles[m][0], markerfacecolor=styles[m][1], markeredgewidth=1.5,
+                              marker="o", ls="", label=method_label(m)) for m in styles]
         handles += [plt.Line2D([], [], color="black", marker=markers[i % len(markers)], ls="", label=f"class {c}")
                     for i, c in enumerate(classes)]
-        ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        columns = 2 if len(handles) > 14 else 1  # a long legend in two columns stays within the figure's height
+        fig.set_size_inches(7.6 + 2.4 * (columns - 1), 4.8)
+        ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.04, 1.0), borderaxespad=0,
+                  ncol=columns)
         ax.set_xscale("symlog", linthresh=1.0)  # 0-2% and 98% both readable
         ax.set_xlim(-0.1, 110)
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
@@ -537,13 +595,24 @@ def plots(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
         if times.empty:
             plt.close(fig)
             continue
-        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        fig, ax = plt.subplots(figsize=(max(6.4, 0.45 * len(times) + 2.0), 4.4))
         labels = [method_label(m) for m in times.index]
-        ax.bar(labels, times["mean"], yerr=times["std"].fillna(0), capsize=3,
-               color=[colours.get(m, "grey") for m in times.index])
+        colour = [styles.get(m, ("grey", "grey"))[0] for m in times.index]
+        ax.bar(range(len(times)), times["mean"], yerr=times["std"].fillna(0), capsize=3, color=colour,
+               edgecolor=colour)
+        for i, m in enumerate(times.index):  # the hollow-marker methods of the trade-off plot: hatched bars
+            if styles.get(m, ("", "x"))[1] == "white":
+                ax.patches[i].set_hatch("///")
+                ax.patches[i].set_facecolor("white")
+        ax.set_xticks(range(len(times)), labels, rotation=40, ha="right", rotation_mode="anchor")
         ax.set_yscale("log")
+        # the axis covers every bar and error bar, with a labelled tick at 1, 2 and 5 of each decade
+        top = float((times["mean"] + times["std"].fillna(0)).max())
+        low = float(times["mean"][times["mean"] > 0].min()) if (times["mean"] > 0).any() else 1.0
+        ax.set_ylim(low / 2, top * 1.6)
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         if "retrain" in times.index:
             ax.axhline(times.loc["retrain", "mean"], color="black", ls="--", lw=1, label="retrain")
             ax.legend(fontsize=8)
@@ -553,6 +622,17 @@ def plots(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
         ax.grid(alpha=0.3, axis="y")
         written += _save(fig, out / f"time_{stable_token(dataset)}_{stable_token(model)}")
     return written
+
+
+def method_styles(methods: Sequence[str]) -> dict[str, tuple[object, str]]:
+    """Per method of one plot, in order: (colour, marker face). Ten distinct hues (tab10), filled for the first ten
+    methods, hollow (white face) for the next ten, then Dark2's eight hues filled: no two methods of a plot share a
+    style (the registry has more methods than any palette has distinguishable colours, so styles go by the methods
+    the plot shows, not by the registry)."""
+    import matplotlib.pyplot as plt
+    tab10, dark2 = plt.get_cmap("tab10").colors, plt.get_cmap("Dark2").colors
+    styles = [(c, c) for c in tab10] + [(c, "white") for c in tab10] + [(c, c) for c in dark2]
+    return {m: styles[i % len(styles)] for i, m in enumerate(methods)}
 
 
 def _save(fig: object, stem: Path) -> list[Path]:
@@ -575,33 +655,91 @@ def _save(fig: object, stem: Path) -> list[Path]:
 # --------------------------------------------------------------------------------------------------------------------
 # the terminal
 # --------------------------------------------------------------------------------------------------------------------
-def terminal_text(table: pd.DataFrame, note: str, comp: pd.DataFrame | None = None, width: int | None = None) -> str:
-    """The paper-layout `table` (and, given `comp`, the comparison with the paper) as plain text: a method's name over
-    its metric columns, one row per data set / model / class. Column blocks wrap at `width` (default: the terminal's
-    width), each block repeating the row labels, so the table stays readable in a narrow terminal or a log."""
-    width = width or shutil.get_terminal_size((120, 24)).columns
+def terminal_text(table: pd.DataFrame, note: str, comp: pd.DataFrame | None = None, width: int | None = None,
+                  flagged: Sequence[tuple] = ()) -> str:
+    """The paper-layout `table` (and, given `comp`, the comparison with the paper) as plain text within `width`
+    columns (default: the terminal's, at most 100 without one). The paper's layout (a row per data set / model /
+    class, a column pair per method) when it fits; else one block per data set and model, a row per class and
+    method, the metrics side by side, so that a method's A_Df never sits apart from its A_Dr. Notes wrap at `width`.
+    Rows whose θ* is at chance (`flagged`) are marked FLAG."""
+    width = width or shutil.get_terminal_size((100, 24)).columns
     if table.empty:
         parts = ["no results yet"]
     else:
         view = table.copy()
         view.columns = pd.MultiIndex.from_tuples([(method_label(m), METRICS[k].label) for m, k in table.columns])
-        view.index = _flat(table).index
-        parts = [view.to_string(line_width=width), note]
+        view.index = _flat(table, flagged).index
+        wide = view.to_string()
+        fits = max(map(len, wide.splitlines())) <= width
+        parts = [wide if fits else _long_text(table, flagged), _wrapped(note, width)]
     if comp is not None and comp.empty:
         parts.append("beside the paper's table: no cell in common with it")
     elif comp is not None:
-        parts.append("beside the paper's table:\n" + comparison_markdown(comp).strip())
+        parts.append(_comparison_text(comp, width))
     return "\n\n".join("\n".join(line.rstrip() for line in part.splitlines()) for part in parts) + "\n"
 
 
-def files_text(out: Path, written: Sequence[Path]) -> str:
-    """Where the report went: one line per directory, its files by name."""
+def _wrapped(text: str, width: int) -> str:
+    import textwrap
+    return "\n".join(textwrap.fill(p, width, break_on_hyphens=False) if p.strip() else p
+                     for p in text.splitlines())
+
+
+def _long_text(table: pd.DataFrame, flagged: Sequence[tuple] = ()) -> str:
+    """One block per data set and model; a row per forget class and method, its metrics side by side."""
+    from tabulate import tabulate
+    metrics = list(dict.fromkeys(k for _, k in table.columns))
+    methods = list(dict.fromkeys(m for m, _ in table.columns))
+    blocks = []
+    for (d, mo), part in table.groupby(level=[0, 1], sort=False):
+        rows = []
+        for (_, _, c), values in part.iterrows():
+            label = f"{c} {FLAG}" if (d, mo, c) in flagged else c
+            present = [m for m in methods if any(values[(m, k)] != DASH for k in metrics)]
+            rows += [[label if i == 0 else "", method_label(m), *(values[(m, k)] for k in metrics)]
+                     for i, m in enumerate(present)]
+        blocks.append(f"{DATASET_NAMES.get(d, d)}, {MODEL_NAMES.get(mo, mo)}\n" + tabulate(
+            rows, headers=["class", "method", *(METRICS[k].label for k in metrics)], tablefmt="simple",
+            disable_numparse=True, colalign=("left", "left", *("right" for _ in metrics))))
+    return "\n\n".join(blocks)
+
+
+def _comparison_text(comp: pd.DataFrame, width: int) -> str:
+    """Ours beside the paper's, one block per data set and model, a row per class and method (comparison.md holds
+    the same with the 95% intervals)."""
+    from tabulate import tabulate
+    blocks = []
+    for (d, mo), part in comp.groupby(["dataset", "model"], sort=False):
+        rows = []
+        for _, r in part.iterrows():
+            diffs = [f"{r[f'{m}_diff']:+.2f}" + ("*" if r[f"{m}_paper_in_ci"] == "no" else "")
+                     for m in ("acc_forget", "acc_retain")]
+            rows.append([f"{r['forget_class']}  {method_label(r['method'])}", r["n"], _short(r["acc_forget_ours"]),
+                         _short(r["acc_forget_paper"]), diffs[0], _short(r["acc_retain_ours"]),
+                         _short(r["acc_retain_paper"]), diffs[1]])
+        blocks.append(f"{DATASET_NAMES.get(d, d)}, {MODEL_NAMES.get(mo, mo)}\n" + tabulate(
+            rows, headers=["class, method", "n", "A_Df", "paper", "Δ", "A_Dr", "paper", "Δ"], tablefmt="simple",
+            disable_numparse=True))
+    return "beside the paper's table:\n\n" + "\n\n".join(blocks) + "\n\n" + _wrapped(
+        "ours: mean ± std over n seeds (comparison.md adds the 95% interval); Δ = our mean − the paper's (points); "
+        "* = the paper's mean lies outside our interval.", width)
+
+
+def _short(cell: str) -> str:
+    """'mean ± std [lo, hi]' without the interval (the files keep it; the terminal keeps its lines short)."""
+    return str(cell).split(" [", 1)[0]
+
+
+def files_text(out: Path, written: Sequence[Path], width: int = 100) -> str:
+    """Where the report went: per directory, its files by name, wrapped at `width`."""
+    import textwrap
     by_dir: dict[Path, list[str]] = {}
     for path in written:
         by_dir.setdefault(path.parent, []).append(path.name)
     kind = {d: "plots" if d.name == "plots" else "files" for d in by_dir}
-    return "\n".join([f"report written to {out}/", *(f"  {kind[d]} in {d}/: {', '.join(names)}"
-                                                      for d, names in by_dir.items())])
+    return "\n".join([f"report written to {out}/", *(textwrap.fill(
+        ", ".join(names), width, initial_indent=f"  {kind[d]} in {d}/: ", subsequent_indent="    ",
+        break_on_hyphens=False, break_long_words=False) for d, names in by_dir.items())])
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -611,7 +749,7 @@ def parser() -> ArgumentParser:
     me = prog("report")
     p = ArgumentParser(prog=me, description=__doc__.split("\n\n")[0], epilog=f"""examples:
   {me} results/mnist_paper --compare-paper
-  {me} results/runs.jsonl --format md --no-plots
+  {me} results/scratch/runs.jsonl --format md --no-plots
   {me} results/mnist --metrics acc_forget,acc_retain,mia_gap --no-plots
   {me} results/mnist --strict --ci --methods original,finetune,finetune+cosine
 What each file holds: docs/cli.md#report.""")
@@ -688,8 +826,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     df = records_frame(records)
     summary = summarize(df)
     pooled = methods_summary(df)
+    broken = broken_thetas(records)
     note = seeds_note(summary, args.ci, bool((df["unlearn_seed"] > 0).any())) + (
-        "\n\n" + mixed_note(mixed) if mixed else "")
+        "\n\n" + mixed_note(mixed) if mixed else "") + ("\n\n" + broken_note(broken) if broken else "")
     marks = list(mixed)
     caption = f"Class unlearning results from {args.results.name}"
     written: list[Path] = []
@@ -705,7 +844,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             written.append(_write(out / "metrics.csv", _flat(extra).to_csv(index_label="row")))
     if "md" in formats:
         written.append(_write(out / "table.md", to_markdown(paper_layout(summary, metrics, ci=args.ci,
-                                                                         marked=marks), note)))
+                                                                         marked=marks), note, list(broken))))
         written.append(_write(out / "metrics.md", _metrics_markdown(summary, note, marks)))
         written.append(_write(out / "methods.md", methods_markdown(pooled, args.ci)))
         if grid := arch_grid(summary, marks):
@@ -749,10 +888,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         written += plots(df, summary, out / "plots")
     print(f"{len(df)} record(s), {len(summary)} cell(s)\n")
     print(terminal_text(paper_layout(summary, metrics, ci=args.ci, marked=marks), note,
-                        comparison(summary, paper_numbers()) if args.compare_paper else None))
+                        comparison(summary, paper_numbers()) if args.compare_paper else None, flagged=list(broken)))
     for text in extra_text:
         print(text)
-    print(files_text(out, written))
+    print(files_text(out, written, shutil.get_terminal_size((100, 24)).columns))
     return 0
 
 

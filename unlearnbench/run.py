@@ -2,25 +2,33 @@
 
     python -m unlearnbench.run --dataset mnist --model resnet18 --forget-class 2 --seed 0 --method finetune
 
-prints A_Df / A_Dr before and after and appends one JSON record to --results (default results/runs.jsonl).
+prints A_Df / A_Dr before and after and appends one JSON record to --results (default results/scratch/runs.jsonl,
+an ignored path: a one-off run is not a result of the repository's).
 """
 from __future__ import annotations
 
 import logging
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
+from . import progress
+from .catalog import check_method_name
 from .config import Cell, parse_assignments
-from .data import list_datasets
 from .errors import ArgumentParser, UsageError, cli, prog
 from .files import check_dir, check_file
-from .method import get_method, list_methods
-from .models import list_models
 from .plan import Overrides, overrides_from_file, resolve_cell
 from .records import append_jsonl
-from .runner import Env, Runner
-from .runtime import default_cache_dir, default_data_root, resolve_device
+
+if TYPE_CHECKING:
+    from .runner import Env, Runner
+
+# torch, timm and the registries load when work starts (inside the functions below): `--help` and a mistyped
+# command line are answered at once.
+
+#: Where `run` appends its record unless --results says otherwise: git-ignored, so running the README's one-cell
+#: command leaves the checkout as it was.
+DEFAULT_RESULTS = Path("results/scratch/runs.jsonl")
 
 
 #: DataLoader worker processes: far above any machine's useful count, low enough that a typo is refused.
@@ -31,7 +39,8 @@ def add_env_options(p: ArgumentParser) -> None:
     """Options shared by the CLIs that compute: where data and checkpoints are, which device."""
     g = p.add_argument_group("where and how to compute")
     g.add_argument("--data-root", type=Path, default=None, metavar="DIR",
-                   help="data (default $UNLEARNBENCH_DATA, else ~/.cache/unlearnbench/data)")
+                   help="data (default $UNLEARNBENCH_DATA, else ../shared/data beside the checkout when it holds "
+                        "MNIST, else ~/.cache/unlearnbench/data)")
     g.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                    help="checkpoints (default $UNLEARNBENCH_CACHE, else ~/.cache/unlearnbench/checkpoints)")
     g.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
@@ -44,6 +53,8 @@ def add_env_options(p: ArgumentParser) -> None:
 def env_from_args(args: object) -> Env:
     """The environment the options name, checked before any work: a sane worker count, a cache directory that can be
     written, a device this machine has."""
+    from .runner import Env
+    from .runtime import default_cache_dir, default_data_root, resolve_device
     if not 0 <= getattr(args, "workers") <= MAX_WORKERS:
         raise UsageError(f"--workers must be >= 0 and <= {MAX_WORKERS}, got {getattr(args, 'workers')}")
     env = Env(data_root=getattr(args, "data_root") or default_data_root(),
@@ -70,15 +81,15 @@ def parser() -> ArgumentParser:
   {me} --dataset mnist --model resnet34 --forget-class 6 --seed 1 \\
       --method pbu+fixed5 --config benchmarks/mnist_cpu.toml --hp fisher=mc --eval oracle=false
 Every KEY of --train/--data/--hp/--eval: docs/configuration.md. Methods and variants: --list.""")
-    p.add_argument("--dataset", metavar="NAME", help=f"one of: {', '.join(list_datasets())}")
-    p.add_argument("--model", metavar="NAME", help=f"any timm name; the paper's: {', '.join(list_models())}")
+    p.add_argument("--dataset", metavar="NAME", help="a data set (`unlearnbench list` names them)")
+    p.add_argument("--model", metavar="NAME", help="any timm name (`unlearnbench list` names the paper's)")
     p.add_argument("--forget-class", type=int, metavar="K", help="the class to forget")
     p.add_argument("--seed", type=int, default=0, help="θ*'s init and data order, the oracle (default 0)")
     p.add_argument("--unlearn-seed", type=int, default=0, metavar="J",
                    help="the method's own run of this θ* (default 0: --seed)")
     p.add_argument("--method", metavar="NAME", help="an unlearning method or variant (see --list)")
-    p.add_argument("--results", type=Path, default=Path("results/runs.jsonl"), metavar="FILE",
-                   help="JSON-lines file to append the record to (default results/runs.jsonl)")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, metavar="FILE",
+                   help=f"JSON-lines file to append the record to (default {DEFAULT_RESULTS})")
     p.add_argument("--config", type=Path, metavar="FILE", help="TOML: [data] [model] [train] [eval] [method.NAME]")
     p.add_argument("--train", action="append", metavar="KEY=VALUE", help="θ*'s training recipe, e.g. epochs=3")
     p.add_argument("--data", action="append", metavar="KEY=VALUE", help="data, e.g. train_per_class=500")
@@ -109,13 +120,18 @@ def cell_from_args(args: object) -> Cell:
                         unlearn_seed=getattr(args, "unlearn_seed"))
 
 
-def list_everything() -> str:
-    lines = ["datasets: " + ", ".join(list_datasets()), "models: " + ", ".join(list_models()) +
-             " (or any timm name)", "methods:"]
-    names = list_methods()
-    width = max(map(len, names))
-    lines += [f"  {name:{width}s}  needs {'+'.join(sorted(get_method(name).needs)) or 'nothing':13s} "
-              f"{get_method(name).summary}" for name in names]
+def list_everything(width: int = 100) -> str:
+    """Data sets, models, methods and variants, each method with the data it declares and its one line, wrapped at
+    `width` (`unlearnbench list METHOD` gives one method's settings). Read from the source, so without torch: at once."""
+    from .catalog import dataset_names, method_entries, model_names, wrap
+    lines = [*wrap("datasets: " + ", ".join(dataset_names()), "  ", width),
+             *wrap("models: " + ", ".join(model_names()) + " (or any timm name)", "  ", width), "methods:"]
+    entries = method_entries()
+    name_w = max(len(e.name) for e in entries)
+    for e in entries:
+        start = f"  {e.name:{name_w}s}  {'+'.join(sorted(e.needs)) or 'nothing':14s} "
+        lines += wrap(start + e.summary, " " * len(start), width)
+    lines.append("settings of one method, with default, range and source: unlearnbench list METHOD")
     return "\n".join(lines)
 
 
@@ -127,6 +143,7 @@ NEEDS = {frozenset(): "none", frozenset({"retain"}): "D_r", frozenset({"forget"}
 def methods_markdown(docs: str = "docs/methods.md") -> str:
     """The methods table the README shows: every method and variant in `--list` order, the data it declares, its one
     line, and a link to its section of the methods page (a variant links to its base method's)."""
+    from .method import get_method, list_methods
     rows = ["| method | data | what it does | docs |", "|---|---|---|---|"]
     for name in list_methods():
         spec = get_method(name)
@@ -134,6 +151,35 @@ def methods_markdown(docs: str = "docs/methods.md") -> str:
         line = spec.summary.replace("|", "\\|")
         rows.append(f"| `{name}` | {NEEDS[spec.needs]} | {line} | [docs]({docs}#{base}) |")
     return "\n".join(rows) + "\n"
+
+
+def plan_text(runner: "Runner", cell: Cell) -> str:
+    """What a one-cell run will do before it starts: what it trains (θ*, the oracle) or finds in the cache, and the
+    planner's rough estimate of how long it takes on this host (the same estimate a sweep prints)."""
+    from .method import get_method
+    from .sweep import CALIBRATION_FILE, TIMED_STEPS, Job, Plan, estimate, oracle_key
+    s = cell.setup
+    runner.data(s.data)  # missing data: its one-line error comes before any estimate
+    have_theta = runner.cache.contains(s.key)
+    oracle = oracle_key(runner, cell)
+    jobs = ([] if have_theta else [Job("original", s)]) + [Job("cell", s, cell)]
+    seconds = estimate(Plan(jobs, 1, int(have_theta), 1, 0, int(bool(oracle)), 0), runner)
+    steps = [f"θ* {s.model.name} on {s.data.name} (seed {s.seed}, {s.train.epochs} epoch(s)): "
+             + ("in the cache" if have_theta else "trains now")]
+    if oracle and not get_method(cell.method).cached:
+        steps.append("the retrained oracle (retrain, class "
+                     f"{cell.forget_class}): " + ("in the cache" if runner.cache.contains(oracle) else "trains now"))
+    steps.append(f"{cell.method} on class {cell.forget_class}" + (
+        ": in the cache" if get_method(cell.method).cached and oracle and runner.cache.contains(oracle) else ""))
+    return (f"{cell.label}\n  plan: " + "; then ".join(steps) + f"\n  estimated: ~{progress.duration(seconds)} on "
+            f"{runner.device} (rough: seconds per training image measured once on this host, median of {TIMED_STEPS} "
+            f"steps, kept in {CALIBRATION_FILE}, times the images each step trains on)")
+
+
+def announce(runner: "Runner", cell: Cell, quiet: bool = False) -> None:
+    """Print `plan_text` to stderr unless quiet."""
+    if not quiet:
+        print(plan_text(runner, cell), file=sys.stderr, flush=True)
 
 
 def _fmt(x: float | None) -> str:
@@ -150,10 +196,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                if getattr(args, k) is None]
     if missing:
         parser().error(f"missing {', '.join(missing)}")
+    check_method_name(args.method)  # a typo is answered before torch loads
+    for option in ("train", "data", "hp", "eval"):
+        parse_assignments(getattr(args, option), f"--{option}")
     setup_logging(args.verbose, args.quiet)
+    progress.configure("quiet" if args.quiet else "auto")
     cell = cell_from_args(args)
     check_file(args.results, "--results")  # before the work: a result that cannot be stored is not computed
-    record = Runner(env_from_args(args)).run(cell)
+    from .runner import Runner
+    runner = Runner(env_from_args(args))
+    announce(runner, cell, quiet=args.quiet)
+    record = runner.run(cell)
     append_jsonl(args.results, record)
     r = record
     print(f"{cell.label}")

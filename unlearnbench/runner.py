@@ -16,10 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import progress
 from .cache import CheckpointCache
 from .config import Cell, DataConfig, Setup, TrainRecipe, hash_view, stable_hash
 from .data import DataBundle, SampleSet, Tracker, Withheld, load_data
-from .method import UnlearnTask, get_method, split_output
+from .method import Sizes, UnlearnTask, get_method, split_output
 from .metrics import activation_distance, kl_divergence, mia_score, speedup, zrf
 from .models import create_model, live_residual_branches
 from .plan import ORACLE
@@ -38,6 +39,12 @@ MIA_MEMBERS, ZRF_SEED, THETA_CHECK = 71, 72, 73
 CHECK_IMAGES, CHANCE_FACTOR, MODE_GAP = 512, 1.5, 20.0
 
 
+def near_chance(accuracy: float, num_classes: int) -> bool:
+    """An accuracy (%) at most CHANCE_FACTOR × chance: a model that has learned (next to) nothing. θ*'s warning uses
+    it, and the report flags the rows whose θ* it holds for (from the records' eval-mode test accuracies)."""
+    return accuracy <= CHANCE_FACTOR * 100.0 / num_classes
+
+
 def theta_warning(train_mode: float, eval_train: float, eval_test: float, num_classes: int,
                   has_bn: bool) -> str | None:
     """The cause and the fix of a θ* that looks broken, in one sentence; None when it looks sound.
@@ -46,10 +53,9 @@ def theta_warning(train_mode: float, eval_train: float, eval_test: float, num_cl
     `eval_train`: on the same images in eval mode (by the running statistics); `eval_test`: on test images, eval
     mode, as every metric is measured. The cause is read from where the accuracy is lost: not learned at all (train
     mode near chance), between the modes on the same images, or between training and test images."""
-    chance = 100.0 / num_classes
-    if eval_test > CHANCE_FACTOR * chance and train_mode - eval_test <= MODE_GAP:
+    if not near_chance(eval_test, num_classes) and train_mode - eval_test <= MODE_GAP:
         return None
-    if train_mode <= CHANCE_FACTOR * chance:
+    if near_chance(train_mode, num_classes):
         return ("likely cause: it has not learned the training images either (too few steps, or a learning rate that "
                 "does not suit this model); fix: train more epochs (--train epochs=N) or set the learning rate")
     if train_mode - eval_train >= eval_train - eval_test:  # lost between the modes, on the same images
@@ -117,8 +123,11 @@ class Runner:
                 log.info("training original %s on %s (seed %d, %d epochs, %d images)", setup.model.name,
                          setup.data.name, setup.seed, setup.train.epochs, len(data.train.labels))
                 model = self.new_model(setup, setup.seed)
-                fit(model, data.sample_set("train"), setup.train, runtime, generator(setup.seed, DATA_ORDER),
-                    what="original")
+                n = len(data.train.labels)
+                with progress.task(f"θ* {setup.data.name}/{setup.model.name} seed {setup.seed}",
+                                   n * setup.train.epochs):
+                    fit(model, data.sample_set("train"), setup.train, runtime, generator(setup.seed, DATA_ORDER),
+                        what="original")
                 return model, {}
 
             with torch_threads(self.env.train_threads):  # a cached model's bits must not depend on --jobs
@@ -181,6 +190,13 @@ class Runner:
                            input_norm=(data.spec.mean, data.spec.std))
         return task, trackers
 
+    def sizes(self, cell: Cell) -> Sizes:
+        """What a method's cost estimate needs to know about the cell (its sample-steps: planner and progress)."""
+        data = self.data(cell.setup.data)
+        n_train = len(data.train.labels)
+        n_forget = int((data.train.labels == cell.forget_class).sum())
+        return Sizes(n_forget, n_train - n_forget, data.spec.num_classes, cell.setup.train)
+
     def unlearn(self, cell: Cell) -> tuple[nn.Module, dict[str, Any]]:
         """Run the cell's method on a copy of θ*, timed alone. Returns (model, facts for the record)."""
         setup, spec = cell.setup, get_method(cell.method)
@@ -194,7 +210,8 @@ class Runner:
         seed = setup.seed if spec.cached else cell.method_seed
 
         def call(model: nn.Module) -> nn.Module:
-            with deterministic(seed):
+            with deterministic(seed), progress.task(f"{cell.method} class {cell.forget_class}",
+                                                    spec.cost(cell.hparams, self.sizes(cell))):
                 out = spec.fn(model.train(), task, cell.hparams, seed)
             out, found = split_output(out)  # what the method did (steps, stopping), for the record
             diagnostics.update(found)

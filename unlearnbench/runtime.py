@@ -42,7 +42,19 @@ def home_dir(env: str) -> Path:
     return Path(home)
 
 
+#: The file whose presence marks a data folder that holds MNIST (torchvision's layout).
+MNIST_MARK = Path("MNIST") / "raw" / "train-images-idx3-ubyte"
+
+
 def default_data_root() -> Path:
+    """Where data sets are found, one rule for the CLI, the Python API and `make`: $UNLEARNBENCH_DATA if set; else
+    `../shared/data` beside the source checkout when it holds MNIST (a workplace that keeps data next to its
+    checkouts); else the per-user cache (XDG_CACHE_HOME or ~/.cache)/unlearnbench/data, where torchvision downloads."""
+    if os.environ.get("UNLEARNBENCH_DATA"):
+        return Path(os.environ["UNLEARNBENCH_DATA"]).expanduser()
+    beside = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    if (beside / MNIST_MARK).is_file():
+        return beside
     return default_dir("UNLEARNBENCH_DATA", "data")
 
 

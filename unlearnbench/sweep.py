@@ -21,19 +21,24 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-import torch
-
-from .cache import CheckpointCache
+from . import progress
 from .config import Cell, Setup, parse_assignments
-from .errors import ArgumentParser, UsageError, cli, prog
+from .errors import ArgumentParser, UsageError, WriteError, cli, prog
 from .files import atomic_write_bytes, atomic_write_json, check_dir, make_dirs, pid_alive, regular_file_problem
-from .method import Sizes, get_method
 from .plan import ORACLE, Overrides, Sweep, load_sweep, select_cells, selections
 from .run import add_env_options, env_from_args, setup_logging
-from .runner import Env, Runner
 from .store import RecordStore
+
+if TYPE_CHECKING:
+    import torch
+
+    from .cache import CheckpointCache
+    from .runner import Env, Runner
+
+# torch and the registries load when work starts (inside the functions below): `--help` and a mistyped command line
+# or sweep file are answered before they load.
 
 log = logging.getLogger("unlearnbench")
 
@@ -68,6 +73,7 @@ _RUNNERS: dict[Env, Runner] = {}
 
 def shared_runner(env: Env) -> Runner:
     """One Runner per worker process and device, so that data and originals stay loaded across jobs."""
+    from .runner import Runner
     if env not in _RUNNERS:
         _RUNNERS[env] = Runner(env)
     return _RUNNERS[env]
@@ -105,6 +111,7 @@ def take_slot(lock_dir: Path, n_gpus: int, jobs_per_gpu: int) -> tuple[str, Any]
 def _device_slot(env: Env, jobs_per_gpu: int) -> Iterator[Env]:
     """On CUDA with the default device, at most `jobs_per_gpu` jobs per GPU: a job holds a slot's lock file while it
     runs, on that slot's GPU (`assign_devices`). An explicit device (`--device cuda:1`) takes every job."""
+    import torch
     if env.device != "auto" or not torch.cuda.is_available():
         yield env
         return
@@ -119,10 +126,14 @@ def _device_slot(env: Env, jobs_per_gpu: int) -> Iterator[Env]:
         lock.release()
 
 
-def execute(job: Job, env: Env, results: str, threads: int, jobs_per_gpu: int = 1) -> Outcome:
-    """Run one job in a worker. Never raises: a failure is an Outcome with the error's last line."""
+def execute(job: Job, env: Env, results: str, threads: int, jobs_per_gpu: int = 1,
+            progress_mode: str = "quiet") -> Outcome:
+    """Run one job in a worker. Never raises: a failure is an Outcome with the error's last line. `progress_mode`:
+    how the job's training shows its progress (`unlearnbench.progress`; "lines" in a sweep: workers share stderr)."""
+    import torch
     start = time.perf_counter()
     logging.getLogger("unlearnbench").setLevel(logging.WARNING)
+    progress.configure(progress_mode, prefix=f"  [{job.label}] ")
     if threads > 0:
         torch.set_num_threads(threads)
     store = RecordStore(Path(results))
@@ -182,6 +193,7 @@ def make_plan(sweep: Sweep, store: RecordStore, cache: CheckpointCache, runner: 
     that class is measured against), then its other cells. Completing one seed before the next means that a sweep
     stopped early leaves whole tables for the seeds it did, not scattered cells. Recorded cells are not jobs, and an
     original whose cells are all recorded is not trained (results moved to a machine with an empty cache)."""
+    from .method import get_method
     setups = sweep.setups
     todo: list[Cell] = []
     corrupt: list[tuple[Path, str]] = []
@@ -199,39 +211,93 @@ def make_plan(sweep: Sweep, store: RecordStore, cache: CheckpointCache, runner: 
         jobs += [Job("original", s)] if by_setup[s.key] and not cache.contains(s.key) else []
         oracles_first = sorted(by_setup[s.key], key=lambda c: not get_method(c.method).cached)  # stable
         jobs += [Job("cell", s, c) for c in oracles_first]
-    oracles = {k for k in (_oracle_key(runner, c) for c in sweep.cells) if k}
+    oracles = {k for k in (oracle_key(runner, c) for c in sweep.cells) if k}
     return Plan(jobs, len(setups), sum(cache.contains(s.key) for s in setups), len(sweep.cells),
                 len(sweep.cells) - len(todo), len(oracles), sum(cache.contains(k) for k in oracles), corrupt=corrupt)
 
 
-def _oracle_key(runner: Runner, cell: Cell) -> str | None:
+def oracle_key(runner: Runner, cell: Cell) -> str | None:
     """The cached oracle this cell trains or loads: a retrain cell's own model, or, for any other cell measured
     against the oracle (`eval.oracle`), the retrain of its class, which a share of a grid without its retrain cells
     (`--only method=pbu`) still trains."""
+    from .method import get_method
     if get_method(cell.method).cached:
         return runner.method_key(cell)
     return runner.method_key(runner.oracle_cell(cell)) if cell.eval.oracle else None
 
 
-def _sample_seconds(runner: Runner, setup: Setup, steps: int = 3) -> float:
-    """Seconds per training sample (forward + backward) of this model on this device, from a few real steps."""
+#: The planner's calibration: warm-up steps, then timed steps (each timed alone; their median counts).
+WARMUP_STEPS, TIMED_STEPS = 2, 9
+CALIBRATION_FILE = "calibration.json"
+
+
+def _calibration_key(runner: Runner, setup: Setup) -> str:
+    """What a calibration holds for: this host and device at this thread count, the model, its input, the batch."""
+    import socket
+
+    import torch
+
+    from .config import stable_hash
+    from .runtime import describe_device, versions
+    return stable_hash({"host": socket.gethostname(), "device": describe_device(runner.device),
+                        "threads": torch.get_num_threads(), "torch": versions()["torch"], "data": setup.data,
+                        "model": setup.model, "batch": min(setup.train.batch_size, 64),
+                        "precision": setup.train.precision, "channels_last": setup.train.channels_last,
+                        "steps": [WARMUP_STEPS, TIMED_STEPS]})
+
+
+def _sample_seconds(runner: Runner, setup: Setup) -> float:
+    """Seconds per training sample (forward + backward) of this model on this device and thread count: the median
+    of TIMED_STEPS single steps after WARMUP_STEPS, measured once per host and kept in the checkpoint cache
+    (`calibration.json`), so that two plans on one host give one estimate (a few steps timed anew each time swung
+    with whatever else the host was running)."""
+    import statistics
+
     from .train import cross_entropy, make_optimizer, train_steps
+    path = Path(runner.cache.root) / CALIBRATION_FILE
+    key = _calibration_key(runner, setup)
+    known = _read_calibration(path)
+    if isinstance(known.get(key), dict) and "seconds_per_sample" in known[key]:
+        return float(known[key]["seconds_per_sample"])
     model = runner.new_model(setup, 0).train()
     data = runner.data(setup.data).sample_set("train")
     batch = min(setup.train.batch_size, 64)
-    batches = list(data.batches(batch))[: steps + 1]
+    batches = list(data.batches(batch))[: WARMUP_STEPS + TIMED_STEPS]
     opt = make_optimizer(model.parameters(), "sgd", 1e-9)
     runtime = runner.runtime(setup.train)
-    train_steps(model, opt, batches[:1], cross_entropy(), runtime)  # warm-up
-    runtime.sync()
-    start = time.perf_counter()
-    train_steps(model, opt, batches[1:], cross_entropy(), runtime)
-    runtime.sync()
-    return (time.perf_counter() - start) / max(sum(len(b.y) for b in batches[1:]), 1)
+    train_steps(model, opt, batches[:WARMUP_STEPS], cross_entropy(), runtime)
+    per_sample = []
+    for b in batches[WARMUP_STEPS:] or batches[-1:]:
+        runtime.sync()
+        start = time.perf_counter()
+        train_steps(model, opt, [b], cross_entropy(), runtime)
+        runtime.sync()
+        per_sample.append((time.perf_counter() - start) / max(len(b.y), 1))
+    seconds = statistics.median(per_sample)
+    known = _read_calibration(path)
+    known[key] = {"seconds_per_sample": seconds, "model": setup.model.name, "dataset": setup.data.name,
+                  "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                  "how": f"median of {len(per_sample)} single training steps of batch {batch} after {WARMUP_STEPS} "
+                         "warm-up steps"}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # a first plan on this host: the cache may not exist yet
+        atomic_write_json(path, known)
+    except (OSError, WriteError):  # a read-only cache: the estimate stands; it is measured again next time
+        pass
+    return seconds
+
+
+def _read_calibration(path: Path) -> dict[str, Any]:
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
 
 
 def estimate(plan: Plan, runner: Runner) -> float:
     """Rough seconds for the plan's jobs on this device: each job's sample-steps × measured seconds per sample."""
+    from .method import get_method
     rate: dict[tuple[Any, ...], float] = {}
     oracles: set[str] = set()
     total = 0.0
@@ -247,10 +313,10 @@ def estimate(plan: Plan, runner: Runner) -> float:
             continue
         cell = job.cell
         assert cell is not None
-        n_forget = int((data.train.labels == cell.forget_class).sum())
-        sizes = Sizes(n_forget, n_train - n_forget, data.spec.num_classes, s.train)
+        sizes = runner.sizes(cell)
+        n_forget = sizes.forget
         evaluation = (n_test + n_forget + min(cell.eval.mia_members or n_train, n_train)) / 3  # forward ≈ 1/3
-        oracle = _oracle_key(runner, cell)
+        oracle = oracle_key(runner, cell)
         if oracle and oracle not in oracles and not runner.cache.contains(oracle):  # trained by this job
             oracles.add(oracle)
             total += rate[k] * get_method(ORACLE).cost(cell.oracle, sizes)
@@ -260,12 +326,7 @@ def estimate(plan: Plan, runner: Runner) -> float:
     return total
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+_duration = progress.duration
 
 
 @dataclass(frozen=True)
@@ -284,6 +345,7 @@ class Workers:
         if not self.local:
             return f"{self.n_jobs} at once on the Dask cluster's workers, up to {self.jobs_per_gpu} per GPU on each"
         if not self.n_gpus:
+            import torch
             threads = max(1, (os.cpu_count() or 1) // self.n_jobs) if self.n_jobs > 1 else torch.get_num_threads()
             return f"{self.n_jobs} on the CPU, {threads} thread(s) each"
         return (f"{self.n_jobs} ({self.jobs_per_gpu} per GPU on {self.n_gpus} GPU(s); GPU slots "
@@ -293,6 +355,7 @@ class Workers:
 def visible_gpus(env: Env, device: torch.device) -> int:
     """The GPUs a sweep spreads its jobs over: all visible ones with the default device, one with an explicit
     `--device cuda[:i]`, none on a CPU."""
+    import torch
     if device.type != "cuda":
         return 0
     return torch.cuda.device_count() if env.device == "auto" else 1
@@ -327,8 +390,10 @@ def describe(sweep: Sweep, plan: Plan, results: Path, device: torch.device, work
              *([f"  workers          : {workers.describe()}"] if workers else []),
              f"  results          : {results}"]
     if plan.estimate_s is not None:
-        lines.append(f"  estimated cost   : ~{_duration(plan.estimate_s)} of compute on {device} (rough: from a few "
-                     "timed training steps per model and each method's sample count)")
+        lines.append(f"  estimated cost   : ~{_duration(plan.estimate_s)} of compute on {device} (rough: each "
+                     "model's seconds per training image on this host, the median of "
+                     f"{TIMED_STEPS} timed steps measured once and kept in the cache's {CALIBRATION_FILE}, times "
+                     "each job's sample count)")
     return "\n".join(lines)
 
 
@@ -357,13 +422,14 @@ def connect_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> Any:
 
 
 def run_jobs(jobs: Sequence[Job], env: Env, results: Path, n_jobs: int, backend: str,
-             scheduler: str | None, jobs_per_gpu: int = 1, client: Any = None) -> Iterator[Outcome]:
+             scheduler: str | None, jobs_per_gpu: int = 1, client: Any = None,
+             progress_mode: str = "quiet") -> Iterator[Outcome]:
     """Outcomes as jobs finish. Jobs are dispatched lazily in plan order, so dependencies are usually ready.
     `client`: a Dask client already connected to `scheduler` (`connect_scheduler`)."""
     import joblib
     cores = os.cpu_count() or 1
     threads = max(1, cores // n_jobs) if n_jobs > 1 else 0
-    calls = (joblib.delayed(execute)(job, env, str(results), threads, jobs_per_gpu) for job in jobs)
+    calls = (joblib.delayed(execute)(job, env, str(results), threads, jobs_per_gpu, progress_mode) for job in jobs)
     if backend == "dask":
         from dask.distributed import Client, LocalCluster
         if client is None:
@@ -438,11 +504,30 @@ def _overrides(assignments: list[str]) -> Overrides:
         if parts[0] in tables and len(parts) == 2:
             tables[parts[0]][parts[1]] = value
         elif parts[0] == "method" and len(parts) == 3:
+            from .method import get_method
             get_method(parts[1]).resolve({parts[2]: value})
             methods.setdefault(parts[1], {})[parts[2]] = value
         else:
             raise UsageError(f"--set {key}: expected data|model|train|eval.KEY or method.NAME.KEY")
     return Overrides(tables["data"], tables["model"], tables["train"], tables["eval"], methods)
+
+
+def _check_method_names(sweep_file: Path) -> None:
+    """A mistyped method name in the sweep file's `methods` lists, answered before torch loads."""
+    from .catalog import check_method_name
+    from .plan import read_toml
+    try:
+        doc = read_toml(sweep_file)
+    except UsageError:
+        return  # load_sweep says what is wrong with the file
+    entries = doc.get("grid") if isinstance(doc.get("grid"), list) else []
+    for names in [doc.get("methods"), *(e.get("methods") for e in entries if isinstance(e, dict))]:
+        for name in names if isinstance(names, list) else ():
+            if isinstance(name, str):
+                try:
+                    check_method_name(name)
+                except UsageError as exc:
+                    raise UsageError(f"{sweep_file}: {exc}") from None
 
 
 def _check_data(sweep: Sweep, runner: Runner) -> None:
@@ -460,8 +545,10 @@ def _record_cells(path: Path, cells: Sequence[Cell]) -> None:
         known = {c["config_hash"]: c for c in json.loads(path.read_text())}
     except (OSError, ValueError, TypeError, KeyError):  # none yet, or unreadable: it is rebuilt from this run
         known = {}
+    before = list(known.values())
     known.update({c.key: c.to_dict() | {"config_hash": c.key} for c in cells})
-    atomic_write_json(path, list(known.values()))
+    if list(known.values()) != before or not path.exists():  # unchanged: the file is left as it is
+        atomic_write_json(path, list(known.values()))
 
 
 def sweep_from_args(args: Any) -> Sweep:
@@ -473,6 +560,7 @@ def sweep_from_args(args: Any) -> Sweep:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(args.verbose, args.quiet or not args.verbose)
+    _check_method_names(args.config)
     sweep = sweep_from_args(args)
     if not 0 <= args.jobs <= MAX_JOBS:
         raise UsageError(f"--jobs must be >= 0 and <= {MAX_JOBS}, got {args.jobs}")
@@ -505,8 +593,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     store.create()
     make_dirs(env.cache_dir)  # here, once: a worker whose job fails then never removes it under another's feet
-    # replaced, not opened for writing: whatever was there (a FIFO would block) goes
-    atomic_write_bytes(results / "sweep.toml", lambda f: f.write(sweep.text.encode("utf-8")))
+    stored = results / "sweep.toml"
+    if not stored.is_file() or stored.read_text(encoding="utf-8") != sweep.text:  # unchanged: left as it is
+        # replaced, not opened for writing: whatever was there (a FIFO would block) goes
+        atomic_write_bytes(stored, lambda f: f.write(sweep.text.encode("utf-8")))
     _record_cells(results / "cells.json", sweep.cells)
     return _execute(plan, env, results, n_jobs, args.backend, args.scheduler, args.quiet, args.jobs_per_gpu, client)
 
@@ -521,8 +611,9 @@ def _execute(plan: Plan, env: Env, results: Path, n_jobs: int, backend: str, sch
     total = len(plan.jobs)
     with tqdm(total=total, unit="job", disable=quiet or not total or not sys.stderr.isatty(), file=sys.stderr,
               dynamic_ncols=True) as bar:
-        for k, out in enumerate(run_jobs(plan.jobs, env, results, n_jobs, backend, scheduler, jobs_per_gpu,
-                                                client), 1):
+        jobs = run_jobs(plan.jobs, env, results, n_jobs, backend, scheduler, jobs_per_gpu, client,
+                        "quiet" if quiet else "lines")
+        for k, out in enumerate(jobs, 1):
             counts[out.status] = counts.get(out.status, 0) + 1
             elapsed = time.perf_counter() - start
             eta = f", ETA {_duration(elapsed / k * (total - k))}" if k < total else ""

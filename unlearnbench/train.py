@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import TrainRecipe
+from . import progress
 from .data import Batch, SampleSet
 from .runtime import Runtime
 
@@ -106,6 +107,7 @@ def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Ite
         if scheduler is not None:
             scheduler.step()
         stats.add(len(batch.y), loss, terms)
+        progress.advance(len(batch.y))
         stats.lr = optimizer.param_groups[0]["lr"]
         if should_stop is not None and should_stop(stats):
             stats.stopped = True
