@@ -48,6 +48,9 @@ def test_perf_prints_the_four_comparisons(tmp_path, data_root, capsys):
     flops = out[out.index("(d)"):]
     assert "theoretical peak" in flops and "best matmul" in flops and ("vector flags" in flops or "GPU:" in flops)
     assert all(int(r) <= 100 for r in re.findall(r"\|\s*(\d+)%", flops))
+    fisher = out[out.index("(c)"):out.index("(d)")]
+    assert "layerwise / bound" in fisher
+    assert re.search(r"\|\s*test_resnet\s*\|\s*\d+ / \d+ \(100\.0% of θ\)\s*\|\s*[\d.]+\s*\|\s*[\d.]+\s*\|\s*[\d.]+", fisher)
     methods = out[out.index("(b) unlearning time"):out.index("(c)")]
     speedups = dict(re.findall(r"\|\s*(\w+)\s*\|\s*[\d.]+\s*\|\s*([\d.]+)x", methods))
     assert set(speedups) == set(list_methods(variants=False)) - {"original"}  # every method as published

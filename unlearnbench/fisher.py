@@ -13,11 +13,13 @@ Two backends compute the same numbers:
 
 - `func`: torch.func — `functional_call` + `vmap(grad)` over (sample, class) pairs, a chunk of pairs at a time sized
   to a memory budget. Every per-sample gradient is a full copy of θ, so its cost is memory traffic ∝ pairs × |θ|.
-- `layerwise` (default): one batched forward with hooks, then per round one backward to the outputs of the
-  Conv2d / Linear / BatchNorm2d layers. A per-sample weight gradient of such a layer is a product of the layer's input
-  and output gradient, so Σ_n w_n g_n² is formed layer by layer, chunked; where the layer's output is a single
-  position (1×1 maps, plain vectors) it is one matrix product with nothing per-sample materialised. Parameters of
-  any other kind (LayerNorm, ConvNeXt's layer scale, depthwise convs, ...) go through `func`.
+- `layerwise` (default): one batched forward with hooks, then per round one backward to the outputs of the layers
+  that own parameters. A per-sample gradient of a Conv2d (grouped and depthwise included), Linear, eval-mode
+  BatchNorm2d (timm's BatchNormAct2d too), LayerNorm (timm's LayerNorm2d too) or ConvNeXt layer-scale parameter is a
+  product of a forward value and the output gradient, so Σ_n w_n g_n² is formed layer by layer, chunked; where a
+  layer's output is a few positions (1×1 maps, plain vectors) it is matrix products with nothing per-sample
+  materialised. Every parameter of the paper's four models is covered (`layerwise_coverage`); a parameter of any
+  other kind goes through `func`.
 
 `naive_fisher` is the reference: one ordinary backward pass per (sample, class); the tests hold both backends to it.
 """
@@ -92,16 +94,57 @@ def _func_accumulate(model: nn.Module, names: list[str], x: Tensor, rounds: list
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# backend "layerwise": closed forms for Conv2d, Linear, BatchNorm2d
+# backend "layerwise": closed forms per layer type
 # --------------------------------------------------------------------------------------------------------------------
-def _supported(module: nn.Module) -> bool:
-    if type(module) is nn.Conv2d:
-        return module.groups == 1 and module.padding_mode == "zeros" and not isinstance(module.padding, str)
-    if type(module) is nn.Linear:
-        return True
-    if type(module) is nn.BatchNorm2d:
-        return not module.training and module.track_running_stats and module.affine
-    return False
+# Each supported parameter owner is a *tap*: the tensor whose gradient (∂ log p / ∂ output, "delta") is taken in the
+# backward pass, and the forward value that, with delta, gives the per-sample parameter gradient in closed form.
+#   Conv2d (any groups), Linear       weight: delta ⊗ input (unfolded for convs), bias: Σ delta
+#   BatchNorm2d, timm BatchNormAct2d  weight: Σ delta ⊙ x̂ with running statistics (eval mode), bias: Σ delta
+#   LayerNorm (last dim), LayerNorm2d weight: Σ delta ⊙ x̂ with the sample's own statistics, bias: Σ delta
+#   timm ConvNeXtBlock's layer scale  gamma: Σ delta(gamma ⊙ mlp(x)) ⊙ mlp(x)
+# where Σ runs over a sample's positions. BatchNormAct2d's delta is taken before its activation (at its `drop`, an
+# identity in eval mode), the layer scale's at the block's `drop_path` (an identity in eval mode).
+
+
+def _is_eval_bn(module: nn.Module) -> bool:
+    return not module.training and module.track_running_stats and module.affine
+
+
+def _is_identity(module: nn.Module) -> bool:
+    """An identity in eval mode: what the taps below read their delta from."""
+    from timm.layers import DropPath
+    return type(module) is nn.Identity or (type(module) in (nn.Dropout, DropPath) and not module.training)
+
+
+Tap = tuple[str, nn.Module, nn.Module, nn.Module, str]
+
+
+def _taps(model: nn.Module) -> dict[str, Tap]:
+    """{owner name: (kind, owner, module whose forward value is kept, module whose output's delta is taken, 'input'
+    or 'output': which forward value)} for every supported owner of trainable parameters."""
+    from timm.layers import BatchNormAct2d, LayerNorm, LayerNorm2d
+    from timm.models.convnext import ConvNeXtBlock
+    taps = {}
+    for name, m in model.named_modules():
+        own = [k for k, p in m.named_parameters(recurse=False) if p.requires_grad]
+        if not own:
+            continue
+        kind = type(m)
+        if kind is nn.Conv2d and m.padding_mode == "zeros" and not isinstance(m.padding, str):
+            taps[name] = ("conv", m, m, m, "input")
+        elif kind is nn.Linear:
+            taps[name] = ("linear", m, m, m, "input")
+        elif kind is nn.BatchNorm2d and _is_eval_bn(m):
+            taps[name] = ("bn", m, m, m, "input")
+        elif kind is BatchNormAct2d and _is_eval_bn(m) and _is_identity(m.drop):
+            taps[name] = ("bn", m, m, m.drop, "input")
+        elif kind in (nn.LayerNorm, LayerNorm) and len(m.normalized_shape) == 1 and m.elementwise_affine:
+            taps[name] = ("ln", m, m, m, "input")
+        elif kind is LayerNorm2d and m.elementwise_affine:
+            taps[name] = ("ln2d", m, m, m, "input")
+        elif kind is ConvNeXtBlock and own == ["gamma"] and _is_identity(m.drop_path):
+            taps[name] = ("gamma_cl" if not m.use_conv_mlp else "gamma", m, m.mlp, m.drop_path, "output")
+    return taps
 
 
 #: Up to this many output positions, Σ_n w_n g_n² is expanded into L(L+1)/2 matrix products (compute-bound);
@@ -128,69 +171,116 @@ def _sq_weight_grads(d: Tensor, u: Tensor, w: Tensor, out: Tensor, memory_mb: in
         out.add_(torch.tensordot(w[a:a + step], g.square_(), dims=1))
 
 
-def _layer_accumulate(module: nn.Module, inp: Tensor, delta: Tensor, w: Tensor, fw: Tensor | None,
-                      fb: Tensor | None, memory_mb: int) -> None:
-    n = len(inp)
-    if isinstance(module, nn.BatchNorm2d):
-        xhat = (inp - module.running_mean[None, :, None, None]) * torch.rsqrt(
-            module.running_var[None, :, None, None] + module.eps)
-        if fw is not None:
-            fw.add_(w @ (delta * xhat).sum((2, 3)).square())
-        if fb is not None:
-            fb.add_(w @ delta.sum((2, 3)).square())
+def _conv_weight(module: nn.Conv2d, inp: Tensor, d: Tensor, w: Tensor, fw: Tensor, memory_mb: int) -> None:
+    """fw += Σ_n w_n g_n² for a Conv2d's weight, d: (n, L, O). Grouped (and depthwise) convolutions: per group, the
+    group's output channels against its own slice of the unfolded input (im2col orders it channel by channel)."""
+    groups = module.groups
+    per_sample = d.shape[1] * (fw[0].numel() * groups + d.shape[2])  # unfolded input and output gradient
+    step = _chunk(per_sample + (fw.numel() if groups > 1 else 0), memory_mb)  # + the per-sample gradient
+    for a in range(0, len(inp), step):  # unfold a chunk at a time: im2col of a large image is large
+        u = F.unfold(inp[a:a + step], module.kernel_size, module.dilation, module.padding, module.stride)
+        if groups == 1:
+            _sq_weight_grads(d[a:a + step], u.transpose(1, 2), w[a:a + step], fw.view(fw.shape[0], -1), memory_mb)
+            continue
+        s, positions = len(u), u.shape[2]
+        ug = u.view(s, groups, -1, positions)                                           # (s, G, I/G·k², L)
+        dg = d[a:a + step].reshape(s, positions, groups, -1).permute(0, 2, 1, 3).contiguous()  # (s, G, L, O/G)
+        g = torch.matmul(ug, dg).transpose(2, 3).reshape(s, *fw.shape)               # per-sample gradients
+        fw.add_(torch.tensordot(w[a:a + step], g.square_(), dims=1))
+
+
+def _normalised(kind: str, module: nn.Module, inp: Tensor) -> Tensor:
+    """x̂ as the layer computes it: running statistics (BatchNorm, eval), the sample's own (LayerNorm)."""
+    if kind == "bn":
+        shape = (1, -1, 1, 1)
+        return (inp - module.running_mean.view(shape)) * torch.rsqrt(module.running_var.view(shape) + module.eps)
+    dim = 1 if kind == "ln2d" else -1
+    var, mean = torch.var_mean(inp, dim=dim, keepdim=True, correction=0)
+    return (inp - mean) * torch.rsqrt(var + module.eps)
+
+
+def _per_channel(kind: str, t: Tensor) -> Tensor:
+    """(n, C): a sample's sum over positions, for channels on dim 1 (NCHW) or last (LayerNorm, channels-last)."""
+    if kind in ("ln", "linear", "gamma_cl"):
+        return t.reshape(len(t), -1, t.shape[-1]).sum(1)
+    return t.reshape(len(t), t.shape[1], -1).sum(2)
+
+
+def _tap_accumulate(kind: str, module: nn.Module, value: Tensor, delta: Tensor, w: Tensor, fisher: dict[str, Tensor],
+                    name: str, memory_mb: int) -> None:
+    fw, fb = fisher.get(f"{name}.weight"), fisher.get(f"{name}.bias")
+    if kind in ("gamma", "gamma_cl"):  # value: the mlp's output; delta: at gamma ⊙ value, in NCHW
+        if kind == "gamma_cl":
+            delta = delta.permute(0, 2, 3, 1)
+        fisher[f"{name}.gamma"].add_(w @ _per_channel(kind, delta * value).square())
         return
-    if isinstance(module, nn.Linear):
+    if kind in ("bn", "ln", "ln2d"):
+        if fw is not None:
+            fw.add_(w @ _per_channel(kind, delta * _normalised(kind, module, value)).square())
+        if fb is not None:
+            fb.add_(w @ _per_channel(kind, delta).square())
+        return
+    n = len(value)
+    if kind == "linear":
         d = delta.reshape(n, -1, delta.shape[-1])
         if fw is not None:
-            _sq_weight_grads(d, inp.reshape(n, -1, inp.shape[-1]), w, fw, memory_mb)
-    else:  # Conv2d
+            _sq_weight_grads(d, value.reshape(n, -1, value.shape[-1]), w, fw, memory_mb)
+    else:  # conv
         d = delta.reshape(n, delta.shape[1], -1).transpose(1, 2)  # (n, L, O)
         if fw is not None:
-            per_row = d.shape[1] * (fw[0].numel() + d.shape[2])  # unfolded input and output gradient
-            step = _chunk(per_row, memory_mb)
-            for a in range(0, n, step):  # unfold a chunk at a time: im2col of a large image is large
-                u = F.unfold(inp[a:a + step], module.kernel_size, module.dilation, module.padding, module.stride)
-                _sq_weight_grads(d[a:a + step], u.transpose(1, 2), w[a:a + step], fw.view(fw.shape[0], -1),
-                                 memory_mb)
+            _conv_weight(module, value, d, w, fw, memory_mb)
     if fb is not None:
         fb.add_(w @ d.sum(1).square())
 
 
 def _layerwise_accumulate(model: nn.Module, x: Tensor, rounds: list[Round], fisher: dict[str, Tensor],
                           memory_mb: int) -> set[str]:
-    """Accumulate the parameters of supported layers; return their names (the rest is left to `func`)."""
+    """Accumulate the parameters of supported owners; return their names (the rest is left to `func`)."""
     params = _trainable(model)
-    layers = {name: m for name, m in model.named_modules() if _supported(m)
-              and any(p.requires_grad for p in m.parameters(recurse=False))}
-    seen: dict[str, tuple[Tensor, Tensor]] = {}
+    taps = _taps(model)
+    values: dict[str, Tensor] = {}
+    outputs: dict[str, Tensor] = {}
 
-    def hook(name: str):
+    def keep_value(name: str, which: str):
+        def fn(module: nn.Module, args: tuple[Tensor, ...], output: Tensor) -> None:
+            values[name] = (args[0] if which == "input" else output).detach()
+        return fn
+
+    def keep_output(name: str):
         def fn(module: nn.Module, args: tuple[Tensor, ...], output: Tensor) -> Tensor:
-            seen[name] = (args[0].detach(), output)
+            outputs[name] = output
             return output.clone()  # later in-place ops (ReLU(inplace), +=) must not touch the tensor we keep
         return fn
 
-    handles = [m.register_forward_hook(hook(name)) for name, m in layers.items()]
+    handles = []
+    for name, (_, _, value_module, delta_module, which) in taps.items():
+        # the value is kept before the output is cloned: a tap whose value is an output (the layer scale's mlp)
+        # keeps the tensor its consumers see
+        handles.append(value_module.register_forward_hook(keep_value(name, which)))
+        handles.append(delta_module.register_forward_hook(keep_output(name)))
     try:
         with torch.enable_grad():
             log_probs = F.log_softmax(model(x).float(), dim=-1)
     finally:
         for h in handles:
             h.remove()
-    names = list(seen)
-    outputs = [seen[name][1] for name in names]
+    names = [name for name in taps if name in outputs and name in values]
     for cls, w in rounds:
-        deltas = torch.autograd.grad(log_probs.gather(1, cls[:, None]).sum(), outputs, retain_graph=True,
-                                     allow_unused=True)
+        deltas = torch.autograd.grad(log_probs.gather(1, cls[:, None]).sum(), [outputs[k] for k in names],
+                                     retain_graph=True, allow_unused=True)
         for name, delta in zip(names, deltas):
-            if delta is None:
-                continue
-            layer = layers[name]
-            fw = fisher.get(f"{name}.weight") if getattr(layer, "weight", None) is not None else None
-            fb = fisher.get(f"{name}.bias") if getattr(layer, "bias", None) is not None else None
-            _layer_accumulate(layer, seen[name][0].float(), delta.float(), w.float(), fw, fb, memory_mb)
-    return {f"{name}.{p}" for name in names for p, t in layers[name].named_parameters(recurse=False)
+            if delta is not None:
+                kind, owner = taps[name][:2]
+                _tap_accumulate(kind, owner, values[name].float(), delta.float(), w.float(), fisher, name, memory_mb)
+    return {f"{name}.{p}" for name in names for p, _ in taps[name][1].named_parameters(recurse=False)
             if f"{name}.{p}" in params}
+
+
+def layerwise_coverage(model: nn.Module) -> tuple[set[str], set[str]]:
+    """(trainable parameters the layerwise backend computes in closed form, those it leaves to torch.func)."""
+    params = _trainable(model)
+    closed = {f"{name}.{p}" for name, tap in _taps(model).items() for p, _ in tap[1].named_parameters(recurse=False)}
+    return closed & params.keys(), params.keys() - closed
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ loader   training img/s of the harness loop (uint8 tensors on the device, normal
          PyTorch loop over a torchvision DataLoader (PIL → ToTensor → Normalize per sample), for the chosen model
          and for a small one, where loading rather than arithmetic sets the pace.
 methods  the unlearning time of every method against retraining from scratch (speed-up), on full MNIST.
-fisher   the exact true Fisher (layerwise and torch.func backends) and the Monte-Carlo one, against a naive loop of
-         one backward pass per (sample, class), on the same forget images.
+fisher   the exact true Fisher against its bound (a forward and C batched backward passes), per model (--model takes
+         several, comma-separated); the torch.func backend and a naive loop of one backward pass per (sample,
+         class) beside them, on the same forget images.
 flops    achieved training FLOP/s (FLOPs counted by torch's FlopCounterMode) against the theoretical peak (a CPU's
          vector units × clock × cores, a GPU's datasheet; unlearnbench.peak), the best measured matmul beside it.
 options  channels_last, bf16 autocast and torch.compile: training img/s, and test accuracy after a short training.
@@ -47,12 +48,13 @@ examples:
   {me} --sections methods --config benchmarks/mnist_cpu.toml
   {me} --sections options --variants channels_last,compile --steps 10""")
     p.add_argument("--sections", default=",".join(SECTIONS), metavar="S1,S2", help=f"any of {', '.join(SECTIONS)}")
-    p.add_argument("--model", default="resnet34", metavar="NAME", help="the model of sections b-e (default resnet34)")
+    p.add_argument("--model", default="resnet34", metavar="NAME", help="the model of sections b-e (default resnet34); section c takes several, comma-separated")
     p.add_argument("--small-model", default="test_resnet", metavar="NAME", help="the small model of section a")
     p.add_argument("--steps", type=int, default=30, metavar="N", help="timed training steps per measurement")
     p.add_argument("--loader-workers", type=int, default=2, metavar="N", help="DataLoader workers of the plain loop")
     p.add_argument("--forget-class", type=int, default=2, metavar="K", help="section b's forget class (default 2)")
     p.add_argument("--fisher-samples", type=int, default=32, metavar="N", help="forget images in section c")
+    p.add_argument("--fisher-no-naive", action="store_true", help="section c without the naive loop (slow on big models)")
     p.add_argument("--train-per-class", type=int, default=0, metavar="N", help="section b on a subset (0: all)")
     p.add_argument("--config", type=Path, metavar="FILE",
                    help="section b's data and method settings from a run or sweep file")
@@ -97,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif section == "methods":
             text = section_methods(runner, args.model, args.forget_class, _method_overrides(args))
         elif section == "fisher":
-            text = section_fisher(runner, args.model, args.fisher_samples)
+            text = section_fisher(runner, args.model, args.fisher_samples, naive=not args.fisher_no_naive)
         elif section == "flops":
             text = section_flops(runner, args.model, args.steps)
         else:
