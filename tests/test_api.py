@@ -48,7 +48,7 @@ def test_get_method_gives_defaults_ranges_and_sources():
     pbu = ub.get_method("pbu")
     assert pbu.needs == frozenset({"forget"}) and pbu.base is None
     beta = pbu.defaults["beta"]
-    assert (beta.default, beta.type, beta.range) == (100.0, "float", ">= 0") and "official" in beta.source
+    assert (beta.default, beta.type, beta.range) == (100.0, "float", ">= 0 and <= 1000000") and "official" in beta.source
     variant = ub.get_method("pbu+fixed5")
     assert variant.base == "pbu" and variant.defaults["stop"].default == "none"
     assert variant.defaults["stop"].source.startswith("this variant (base default 'forget_acc')")

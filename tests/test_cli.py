@@ -205,7 +205,7 @@ def test_list_method_prints_every_setting_with_default_range_and_source(capsys):
     assert all(len(line) <= 100 for line in out.splitlines())
     fields = [f.name for f in dataclasses.fields(get_method("pbu").hparams)]
     assert fields and all(re.search(rf"^    {f} +=", out, re.M) for f in fields)
-    assert re.search(r"^    beta +  = 100\.0  \(float, >= 0\)$", out, re.M)
+    assert re.search(r"^    beta +  = 100\.0  \(float, >= 0 and <= 1000000\)$", out, re.M)
     assert "source: weight of the Fisher-weighted distance to θ* (official, class 8)" in out
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from unlearnbench import method as registry
 from unlearnbench.errors import UsageError
@@ -393,15 +394,15 @@ def test_gpu_slots_are_lock_files_shared_by_every_worker(tmp_path, monkeypatch):
         lock.release()
     # the context a job runs in: on one GPU with 2 slots, two jobs at once, and the slots freed after; on two GPUs,
     # the slot's device
-    monkeypatch.setattr(sweep_mod.torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(sweep_mod.torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     env = Env(tmp_path, tmp_path / "cache")
     with sweep_mod._device_slot(env, 2) as a, sweep_mod._device_slot(env, 2) as b:
         assert a == b == env and sweep_mod.take_slot(tmp_path / "cache", 1, 2) is None  # "auto" is the one GPU
     free = sweep_mod.take_slot(tmp_path / "cache", 1, 2)
     assert free is not None
     free[1].release()
-    monkeypatch.setattr(sweep_mod.torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     with sweep_mod._device_slot(env, 1) as a, sweep_mod._device_slot(env, 1) as b:
         assert (a.device, b.device) == ("cuda:0", "cuda:1")
     with sweep_mod._device_slot(Env(tmp_path, tmp_path / "c", device="cuda:1"), 2) as explicit:

@@ -39,8 +39,8 @@ def add_env_options(p: ArgumentParser) -> None:
     """Options shared by the CLIs that compute: where data and checkpoints are, which device."""
     g = p.add_argument_group("where and how to compute")
     g.add_argument("--data-root", type=Path, default=None, metavar="DIR",
-                   help="data (default $UNLEARNBENCH_DATA, else ../shared/data beside the checkout when it holds "
-                        "MNIST, else ~/.cache/unlearnbench/data)")
+                   help="data ($UNLEARNBENCH_DATA, else ../shared/data if it holds MNIST, else "
+                        "~/.cache/unlearnbench/data)")
     g.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                    help="checkpoints (default $UNLEARNBENCH_CACHE, else ~/.cache/unlearnbench/checkpoints)")
     g.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
@@ -82,14 +82,14 @@ def parser() -> ArgumentParser:
       --method pbu+fixed5 --config benchmarks/mnist_cpu.toml --hp fisher=mc --eval oracle=false
 Every KEY of --train/--data/--hp/--eval: docs/configuration.md. Methods and variants: --list.""")
     p.add_argument("--dataset", metavar="NAME", help="a data set (`unlearnbench list` names them)")
-    p.add_argument("--model", metavar="NAME", help="any timm name (`unlearnbench list` names the paper's)")
+    p.add_argument("--model", metavar="NAME", help="any timm name (the paper's: `unlearnbench list`)")
     p.add_argument("--forget-class", type=int, metavar="K", help="the class to forget")
     p.add_argument("--seed", type=int, default=0, help="θ*'s init and data order, the oracle (default 0)")
     p.add_argument("--unlearn-seed", type=int, default=0, metavar="J",
                    help="the method's own run of this θ* (default 0: --seed)")
     p.add_argument("--method", metavar="NAME", help="an unlearning method or variant (see --list)")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, metavar="FILE",
-                   help=f"JSON-lines file to append the record to (default {DEFAULT_RESULTS})")
+                   help=f"record file (default {DEFAULT_RESULTS})")
     p.add_argument("--config", type=Path, metavar="FILE", help="TOML: [data] [model] [train] [eval] [method.NAME]")
     p.add_argument("--train", action="append", metavar="KEY=VALUE", help="θ*'s training recipe, e.g. epochs=3")
     p.add_argument("--data", action="append", metavar="KEY=VALUE", help="data, e.g. train_per_class=500")

@@ -572,6 +572,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     what = "--results" if args.results else "results directory"
     for path in (results, results / "records", results / "logs"):  # checked now: nothing is computed in vain
         check_dir(path, what)
+    import torch  # work starts here: the command line and the sweep file are checked
     # θ* and the oracles train at this process's thread count in every job, whatever --jobs (see Env.train_threads)
     env = replace(env_from_args(args), train_threads=torch.get_num_threads())
     client = connect_scheduler(args.scheduler) if args.scheduler else None  # reached before anything is written
