@@ -577,6 +577,7 @@ def test_a_methods_package_in_the_working_directory_does_not_change_the_methods(
 # --------------------------------------------------------------------------------------------------------------------
 # no path a record can choose
 # --------------------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_record_with_path_like_names_writes_nothing_outside_the_report(tmp_path, monkeypatch, capsys):
     """A record whose data set climbs out of the results directory and whose model is an absolute path: the report
     still runs, every file it writes lies under --out, and nothing appears anywhere else."""

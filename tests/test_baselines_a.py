@@ -142,6 +142,7 @@ def test_lfssd_importance_is_the_mean_abs_gradient_of_the_squared_output_norm():
     assert torch.allclose(got_w, want_w / 2, atol=1e-6) and torch.allclose(got_b, want_b / 2, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_ssd_full_set_reads_retain_class_by_class_then_forget(trained):
     _, data = trained
     task = _task(data)
@@ -154,6 +155,7 @@ def test_ssd_full_set_reads_retain_class_by_class_then_forget(trained):
 
 # α = 5, not the published 10: with 10 classes the forget class is a tenth of D, and D's importance contains D_f's own,
 # so []_Df / []_D stays below about |D| / |D_f| = 10 and α = 10 selects next to nothing (docs/methods_baselines_a.md)
+@pytest.mark.slow
 @pytest.mark.parametrize("fn, hp", [(ssd, SSDHP(alpha=5.0)), (lfssd, LFSSDHP(alpha=5.0))], ids=["ssd", "lfssd"])
 def test_ssd_and_lfssd_forget_in_one_shot_and_read_forget_twice(trained, fn, hp):
     model, data = trained
@@ -216,6 +218,7 @@ def test_scrub_schedule_by_hand():
     assert [p for _, p in schedule(ScrubHP(epochs=2, msteps=4))] == [("max", "min"), ("max", "min")]
 
 
+@pytest.mark.slow
 def test_scrub_forgets_and_runs_its_passes_in_order(trained):
     model, data = trained
     trackers = {"forget": Tracker(len(data.train.labels)), "retain": Tracker(len(data.train.labels))}
@@ -260,6 +263,7 @@ def test_forget_batches_cycle_through_the_same_pass():
     assert labels(cycled(data, 4, g), 3) != first[:3]
 
 
+@pytest.mark.slow
 def test_neggrad_plus_forgets_and_cycles_the_forget_set(trained):
     model, data = trained
     trackers = {"forget": Tracker(len(data.train.labels)), "retain": Tracker(len(data.train.labels))}
@@ -280,6 +284,7 @@ def runner(tmp_path_factory, data_root):
     return Runner(Env(data_root, tmp_path_factory.mktemp("cache"), device="cpu", download=False))
 
 
+@pytest.mark.slow
 def test_each_method_draws_what_it_declared(runner):
     from unlearnbench.plan import Overrides, resolve_cell
     ov = Overrides(data={"train_per_class": 20, "test_per_class": 5}, train={"epochs": 1, "batch_size": 32},

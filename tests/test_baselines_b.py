@@ -28,6 +28,7 @@ def _trackers(data):
 
 
 # ------------------------------------------------------------------------------------ on MNIST, declared data
+@pytest.mark.slow
 def test_random_label_forgets_and_reads_forget_and_retain_once_per_epoch(trained):
     model, data = trained
     trackers = _trackers(data)
@@ -40,6 +41,7 @@ def test_random_label_forgets_and_reads_forget_and_retain_once_per_epoch(trained
     assert (trackers["retain"].draws, trackers["retain"].distinct) == (900, 900)
 
 
+@pytest.mark.slow
 def test_salun_forgets_and_moves_only_the_salient_weights(trained, monkeypatch):
     model, data = trained
     trackers = _trackers(data)
@@ -60,6 +62,7 @@ def test_salun_forgets_and_moves_only_the_salient_weights(trained, monkeypatch):
     assert any(not torch.equal(after[n][m], before[n][m]) for n, m in masks.items())
 
 
+@pytest.mark.slow
 def test_l1_sparse_forgets_without_the_forget_set_and_shrinks_the_weights(trained):
     model, data = trained
     trackers = _trackers(data)

@@ -25,6 +25,7 @@ def _swap(args: list[str], flag: str, value: str) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 def test_real_entry_point_reports_one_line():
     proc = subprocess.run([sys.executable, "-m", "unlearnbench.run", *_swap(BASE, "--dataset", "cifar10")],
                           capture_output=True, text=True, timeout=120)

@@ -82,6 +82,7 @@ def _blocks(doc: Path, languages: set[str]) -> list[str]:
     return [body for lang, body in FENCE.findall(doc.read_text()) if lang.lower() in languages]
 
 
+@pytest.mark.slow
 def test_every_command_shown_parses(monkeypatch):
     monkeypatch.chdir(ROOT)  # the commands are written for the repository root
     failures, checked = [], {}
@@ -239,6 +240,7 @@ def test_the_readme_headline_table_is_the_committed_report():
     assert readme_block("headline") == expected, f"README.md's headline table should read:\n{expected}"
 
 
+@pytest.mark.slow
 def test_the_robustness_grid_is_its_records(tmp_path):
     """results/robustness: report/grid.md is what `report` makes of the committed records today, and the README
     shows that grid, table for table (headings one level down)."""

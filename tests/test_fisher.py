@@ -32,6 +32,7 @@ def _model(name: str, classes: int = 10) -> torch.nn.Module:
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["layerwise", "func"])
 @pytest.mark.parametrize("variant", ["true", "empirical", "mc"])
 @pytest.mark.parametrize("name", ["test_resnet", "test_convnext", "tiny_densenet"])
@@ -48,6 +49,7 @@ def test_vectorised_equals_naive(backend, variant, name, mnist_small):
     assert model.training  # the caller's mode is restored
 
 
+@pytest.mark.slow
 def test_convnext_conv_mlp_form_equals_naive(mnist_small):
     model = _model("test_convnext_conv_mlp")
     assert layerwise_coverage(model.eval())[1] == set()
@@ -58,6 +60,7 @@ def test_convnext_conv_mlp_form_equals_naive(mnist_small):
         torch.testing.assert_close(fast[k], slow[k], rtol=1e-4, atol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["layerwise", "func"])
 def test_chunking_does_not_change_the_result(backend, mnist_small):
     model = _model("test_resnet")
@@ -69,6 +72,7 @@ def test_chunking_does_not_change_the_result(backend, mnist_small):
         torch.testing.assert_close(small[k], large[k], rtol=1e-5, atol=1e-10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tiny_densenet", "test_convnext"])
 @pytest.mark.parametrize("backend", ["layerwise", "func"])
 def test_a_channels_last_model_has_the_same_fisher(backend, name, mnist_small):

@@ -49,6 +49,7 @@ def _accuracies(model, data):
     return forget_retain_accuracy(predict(model, data.sample_set("test"), CPU), data.test.labels, FORGET)
 
 
+@pytest.mark.slow
 def test_model_is_competent_before_unlearning(trained):
     model, data = trained
     acc_f, acc_r = _accuracies(model, data)
@@ -56,6 +57,7 @@ def test_model_is_competent_before_unlearning(trained):
 
 
 # ------------------------------------------------------------------------------------------------------------ PBU
+@pytest.mark.slow
 def test_pbu_is_blind_by_construction(trained):
     """PBU runs to completion with a retain set that raises on any access, and forgets."""
     model, data = trained
@@ -68,6 +70,7 @@ def test_pbu_is_blind_by_construction(trained):
     assert tracker.distinct == 100  # every forget sample (the Fisher uses all of S_n), nothing else
 
 
+@pytest.mark.slow
 def test_pbu_stops_by_the_blind_rule_or_runs_the_fixed_schedule(trained, caplog):
     model, data = trained
     hp = PBUHP(lr=1e-3, batch_size=16, stop_every=2, epochs=30, fisher="mc")
@@ -86,6 +89,7 @@ def test_pbu_stops_by_the_blind_rule_or_runs_the_fixed_schedule(trained, caplog)
     assert tracker.draws == 100 + 2 * 100
 
 
+@pytest.mark.slow
 def test_pbu_holdout_keeps_the_probe_out_of_the_ascent(trained):
     """stop_holdout: the probe's images are never ascended on, so each epoch draws S_n minus the probe."""
     model, data = trained
@@ -138,6 +142,7 @@ def test_pbu_loss_terms_and_frozen_reference(trained):
     assert all(r.grad is None and not r.requires_grad for r in reference)  # θ* stays out of the graph
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, classes", [("test_convnext", 10), ("test_resnet", 100), ("test_convnext", 101)])
 def test_pbu_any_model_any_class_count(name, classes, mnist_small):
     """LayerNorm models (no BatchNorm) and C = 100 / 101 work (labels of MNIST live in the first 10 classes)."""
@@ -150,6 +155,7 @@ def test_pbu_any_model_any_class_count(name, classes, mnist_small):
 
 
 # --------------------------------------------------------------------------------------------- Fast-Effective
+@pytest.mark.slow
 def test_learned_noise_raises_the_forget_class_loss(trained):
     model, data = trained
     hp = FastEffectiveHP(noise_batch=32, noise_steps=40)
@@ -198,6 +204,7 @@ def test_released_code_switch_changes_the_impair_set(trained):
 
 
 # ---------------------------------------------------------------------------------------------- Bad Teaching
+@pytest.mark.slow
 def test_bad_teaching_moves_forget_outputs_toward_the_random_teacher(trained):
     model, data = trained
     task = _task(data)
@@ -213,6 +220,7 @@ def test_bad_teaching_moves_forget_outputs_toward_the_random_teacher(trained):
     assert kl_to_bad(student) < 0.5 * kl_to_bad(model)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode, same", [("keep", True), ("update", False)])
 def test_bad_teaching_keep_bn_leaves_running_statistics_at_theta_star(mode, same, trained):
     """Official (update): the student's train-mode batches move BatchNorm's running statistics; keep (variant
@@ -228,6 +236,7 @@ def test_bad_teaching_keep_bn_leaves_running_statistics_at_theta_star(mode, same
     assert all(m.momentum == 0.1 for m in student.modules() if isinstance(m, torch.nn.BatchNorm2d))
 
 
+@pytest.mark.slow
 def test_bad_teaching_recal_bn_recomputes_the_statistics_from_its_retain_subset(trained):
     """The variant trains exactly as the default, then replaces the running statistics by those of its retain subset
     at the final weights: same weights as the default's student, other running statistics."""
@@ -344,6 +353,7 @@ def runner(tmp_path_factory, data_root):
     return Runner(Env(data_root, tmp_path_factory.mktemp("cache"), device="cpu", download=False))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(EXPECTED_DRAWS))
 def test_each_method_draws_only_what_it_declared(method, runner):
     from unlearnbench.method import list_methods

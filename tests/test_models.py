@@ -10,6 +10,7 @@ from unlearnbench.models import PAPER_MODELS, check_input_size, create_model
 CASES = [(name, chans, classes) for name in PAPER_MODELS for chans, classes in ((1, 10), (3, 100), (3, 101))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PAPER_MODELS)
 def test_paper_models_run_on_every_paper_dataset_shape(name):
     """MNIST (1×32×32, 10 classes), CIFAR-100 (3×32×32, 100), Food-101 (3×224 in real runs; 3×32 here suffices

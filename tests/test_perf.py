@@ -35,6 +35,7 @@ epochs = 1
 """
 
 
+@pytest.mark.slow
 def test_perf_prints_the_four_comparisons(tmp_path, data_root, capsys):
     cfg = tmp_path / "perf.toml"
     cfg.write_text(CONFIG)
@@ -64,6 +65,7 @@ def test_perf_rejects_unknown_sections(capsys):
     assert "--sections takes" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_perf_options_section_compares_each_variant_with_fp32(tmp_path, data_root, capsys):
     assert main(["--sections", "options", "--model", "test_resnet", "--steps", "2", "--options-per-class", "10",
                  "--variants", "channels_last", "--data-root", str(data_root), "--cache-dir", str(tmp_path / "c"),

@@ -55,6 +55,7 @@ def test_the_training_loop_reports_every_step(capsys, mnist_small):
     assert lines[0].startswith("steps: 25% (250 of ~1,000 images)")
 
 
+@pytest.mark.slow
 def test_the_estimate_is_measured_once_per_host_and_reused(tmp_path, data_root):
     from unlearnbench.plan import Overrides, resolve_cell
     from unlearnbench.runner import Env, Runner

@@ -42,6 +42,7 @@ def forget_only_probe(model, task, hp, seed):
     return model
 
 
+@pytest.mark.slow
 def test_runner_hands_only_declared_data_and_counts_draws(monkeypatch, tmp_path, data_root):
     monkeypatch.setitem(registry._REGISTRY, "probe",
                         MethodSpec("probe", forget_only_probe, ProbeHP, frozenset({"forget"}), False))

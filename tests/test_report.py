@@ -68,6 +68,7 @@ def _write_store(root, records):
         (root / "records" / f"{r['config_hash']}.json").write_text(json.dumps(r))
 
 
+@pytest.mark.slow
 def test_cli_writes_every_format_and_plots(tmp_path, capsys):
     _write_store(tmp_path / "res", RECORDS)
     (tmp_path / "res" / "records" / ".tmp-partial.json.123.tmp").write_text("{")  # a killed writer's leftover
@@ -87,6 +88,7 @@ def test_cli_writes_every_format_and_plots(tmp_path, capsys):
     assert "2 cell(s) in common" not in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_second_report_on_the_same_records_leaves_every_file_as_it_was(tmp_path):
     """Committed reports stay clean: same records, same bytes (PDF without a creation date), files not rewritten."""
     _write_store(tmp_path / "res", RECORDS)
@@ -139,6 +141,7 @@ def test_bad_options(argv, message, tmp_path, capsys):
     assert main([str(tmp_path / "missing")]) == 2
 
 
+@pytest.mark.slow
 def test_latex_compiles(tmp_path):
     """CI installs TeX Live and sets UNLEARNBENCH_REQUIRE_LATEX=1, so this never skips there."""
     if not shutil.which("pdflatex"):

@@ -97,6 +97,7 @@ FORGETS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FORGETS))
 def test_the_loss_forgets_with_the_retain_set_withheld(name, competent_resnet, mnist_small):
     """Each method lowers the forget class's test accuracy by its loss alone (running statistics kept at θ*'s),
@@ -122,6 +123,7 @@ def test_jit_at_its_defaults_forgets_blind(competent_resnet, mnist_small):
     assert tracker.distinct == 100 and diag["steps"] == 1  # one batch of 128 holds all 100 forget images
 
 
+@pytest.mark.slow
 def test_jit_lowers_its_lipschitz_objective(competent_resnet, mnist_small):
     """Run with BatchNorm's running statistics kept, the estimate of the local Lipschitz constant around the forget
     samples (eval mode, the same neighbours before and after) falls."""
@@ -291,6 +293,7 @@ def runner(tmp_path_factory, data_root):
     return Runner(Env(data_root, tmp_path_factory.mktemp("cache"), device="cpu", download=False))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", RIVALS)
 def test_the_runner_hands_them_the_forget_set_only(method, runner):
     """End to end through the runner (which supplies the input normalisation): every forget sample, no retain one."""

@@ -9,6 +9,7 @@ import pytest
 from unlearnbench import stats
 
 
+@pytest.mark.slow
 def test_the_interval_covers_a_known_mean_at_least_93_percent_of_1000_draws():
     """1,000 simulated benchmarks of 30 θ*s × 2 unlearning runs (θ* effect SD 5, run SD 3, mean 50): the nominal 95%
     cluster-bootstrap interval holds the mean in at least 93% of them. One vectorised call, a fixed seed."""

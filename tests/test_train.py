@@ -60,12 +60,14 @@ def _train_once(data, seed: int) -> dict[str, torch.Tensor]:
     return model.state_dict()
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_on_cpu(mnist_small):
     a, b, c = _train_once(mnist_small, 0), _train_once(mnist_small, 0), _train_once(mnist_small, 1)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_training_learns_real_mnist(mnist_small):
     torch.manual_seed(0)
     model = create_model(ModelConfig("test_resnet"), 10, 1)

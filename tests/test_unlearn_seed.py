@@ -67,6 +67,7 @@ def test_a_sweep_runs_each_method_j_times_per_theta_star_and_the_oracle_once(tmp
         load_sweep(path)
 
 
+@pytest.mark.slow
 def test_another_run_changes_the_method_only(tmp_path_factory, data_root):
     """Real MNIST, the runner: run 1 of Bad Teaching (random teacher, random retain subset) differs from run 0 while
     θ* is the same checkpoint; run 0 again gives run 0's numbers; the record names its run."""
