@@ -272,14 +272,19 @@ def _layerwise_accumulate(model: nn.Module, x: Tensor, rounds: list[Round], fish
             if delta is not None:
                 kind, owner = taps[name][:2]
                 _tap_accumulate(kind, owner, values[name].float(), delta.float(), w.float(), fisher, name, memory_mb)
-    return {f"{name}.{p}" for name in names for p, _ in taps[name][1].named_parameters(recurse=False)
-            if f"{name}.{p}" in params}
+    return _owned(taps, names) & params.keys()
+
+
+def _owned(taps: dict[str, Tap], names: Iterable[str]) -> set[str]:
+    """The full names of the parameters the taps `names` own."""
+    return {f"{name}.{p}" for name in names for p, _ in taps[name][1].named_parameters(recurse=False)}
 
 
 def layerwise_coverage(model: nn.Module) -> tuple[set[str], set[str]]:
     """(trainable parameters the layerwise backend computes in closed form, those it leaves to torch.func)."""
     params = _trainable(model)
-    closed = {f"{name}.{p}" for name, tap in _taps(model).items() for p, _ in tap[1].named_parameters(recurse=False)}
+    taps = _taps(model)
+    closed = _owned(taps, taps)
     return closed & params.keys(), params.keys() - closed
 
 
