@@ -1,7 +1,7 @@
 """PBU's stopping rule and BatchNorm statistics, compared side by side on the same θ*.
 
     python benchmarks/pbu_stopping.py benchmarks/mnist_cpu.toml --only model=resnet34 --only seed=0 \\
-        --only forget_class=2,6,8 --method pbu pbu+fixed5 pbu+holdout pbu+keep_bn
+        --only forget_class=2,6,8 --method pbu pbu+stop pbu+holdout pbu+keep_bn
 
 For each PBU cell of a sweep file that the `--only` selections pick (the sweep's keys; θ* from the checkpoint cache,
 trained if missing) and each PBU method or variant
@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("config", type=Path)
     ap.add_argument("--only", action="append", default=[], metavar="KEY=V1,V2",
                     help="the PBU cells to run, as sweep --only selects them (dataset, model, forget_class, seed)")
-    ap.add_argument("--method", nargs="+", default=["pbu", "pbu+fixed5"], help="pbu and/or its variants (see --list)")
+    ap.add_argument("--method", nargs="+", default=["pbu", "pbu+stop"], help="pbu and/or its variants (see --list)")
     add_env_options(ap)
     args = ap.parse_args(argv)
     setup_logging(args.verbose, args.quiet)

@@ -50,6 +50,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from unlearnbench.budget import Schedule, batches, mnist_class8
 from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, TrainRecipe, at_least, fraction, positive, since
 from unlearnbench.data import Batch
 from unlearnbench.losses import kl_to_targets, soft_targets
@@ -121,8 +122,16 @@ def chosen_teacher(task: UnlearnTask, seed: int, hp: BadTeachingHP, avoid: int) 
     return teacher, draw
 
 
+#: One epoch: a pass over S_f and the random share of D_r. Published on the data of the table it is compared in: the
+#: PBU paper's full MNIST (class 8: (5,851 + 0.3 × 54,149) / 256 = 87 steps).
+SCHEDULE = Schedule(("epochs",), lambda hp, f, forget, retain, classes: batches(
+    forget + int(hp.retain_fraction * retain), hp.batch_size), mnist_class8(
+    "vikram2000b/bad-teaching-unlearning @f1aa988 (one epoch, as its experiments ran), at the PBU paper's MNIST data"))
+
+
 @register_method("bad_teaching", hparams=BadTeachingHP, needs=("forget", "retain"),
-                 cost=lambda hp, n: (n.forget + hp.retain_fraction * n.retain) * hp.epochs * 5 / 3)  # + 2 teachers
+                 cost=lambda hp, n: (n.forget + hp.retain_fraction * n.retain) * hp.epochs * 5 / 3,  # + 2 teachers
+                 schedule=SCHEDULE)
 def bad_teaching(model: nn.Module, task: UnlearnTask, hp: BadTeachingHP, seed: int) -> nn.Module:
     """Distil from θ* on retain data and from a random network on forget data."""
     competent = copy.deepcopy(model).eval()

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unlearnbench.budget import Schedule, cifar10_class, forget_pass
 from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, TrainRecipe, at_least, param, positive
 from unlearnbench.data import Batch
 from unlearnbench.method import UnlearnTask, register_method, register_variant
@@ -111,7 +112,8 @@ def shadow_loss(shadow: int):
 
 
 @register_method("boundary_expand", hparams=BoundaryExpandHP, needs=("forget",),
-                 cost=lambda hp, n: n.forget * hp.epochs)
+                 cost=lambda hp, n: n.forget * hp.epochs, schedule=Schedule(("epochs",), forget_pass(), cifar10_class(
+                     "TY-LEE-KR/Boundary-Unlearning-Code @86c2f1f, boundary_unlearning.py lines 127, 130: 10 epochs")))
 def boundary_expand(model: nn.Module, task: UnlearnTask, hp: BoundaryExpandHP, seed: int) -> tuple[nn.Module, dict]:
     """Boundary Expanding: add a shadow class to the head, train forget samples into it, prune it.
     Forget set only; the returned model has θ*'s head shape."""

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unlearnbench.budget import Schedule, cifar10_class, forget_pass
 from unlearnbench.attacks import PixelSpace, fgsm
 from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, TrainRecipe, at_least, param, positive
 from unlearnbench.data import Batch
@@ -83,7 +84,9 @@ def _cost(hp: BoundaryShrinkHP, n: Sizes) -> float:
     return n.forget * hp.epochs * (2 + 1 / 3)
 
 
-@register_method("boundary_shrink", hparams=BoundaryShrinkHP, needs=("forget",), cost=_cost)
+@register_method("boundary_shrink", hparams=BoundaryShrinkHP, needs=("forget",), cost=_cost,
+                 schedule=Schedule(("epochs",), forget_pass(), cifar10_class(
+                     "TY-LEE-KR/Boundary-Unlearning-Code @86c2f1f, boundary_unlearning.py lines 15, 31: 10 epochs")))
 def boundary_shrink(model: nn.Module, task: UnlearnTask, hp: BoundaryShrinkHP, seed: int) -> tuple[nn.Module, dict]:
     """Boundary Shrink: relabel forget samples with their nearest wrong class (FGSM on θ*) and fine-tune.
     Forget set only; θ* stays frozen as the attacked reference."""

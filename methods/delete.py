@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unlearnbench.budget import Schedule, cifar10_class, forget_pass
 from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, TrainRecipe, at_least, param, positive
 from unlearnbench.data import Batch
 from unlearnbench.method import UnlearnTask, register_method, register_variant
@@ -79,7 +80,9 @@ def delete_loss(teacher: nn.Module) -> LossFn:
     return loss
 
 
-@register_method("delete", hparams=DeleteHP, needs=("forget",), cost=lambda hp, n: n.forget * hp.epochs * 4 / 3)
+@register_method("delete", hparams=DeleteHP, needs=("forget",), cost=lambda hp, n: n.forget * hp.epochs * 4 / 3,
+                 schedule=Schedule(("epochs",), forget_pass(), cifar10_class(
+                     "shaaaaron/DELETE @60018a1, config/cifar10_resnet18.yaml: 20 epochs of batch 128")))
 def delete(model: nn.Module, task: UnlearnTask, hp: DeleteHP, seed: int) -> tuple[nn.Module, dict]:
     """DELETE: distil θ*'s outputs on forget samples, the forget class masked out, into the model.
     Forget set only; θ* (eval mode) is the teacher."""

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unlearnbench.budget import Schedule, batches, cifar10_class
 from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, TrainRecipe, at_least, positive
 from unlearnbench.data import Batch, SampleSet, TensorSource
 from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
@@ -93,7 +94,18 @@ def _cost(hp: FastEffectiveHP, n: Sizes) -> float:
             + subset * hp.repair_epochs)
 
 
-@register_method("fast_effective", hparams=FastEffectiveHP, needs=("retain",), cost=_cost)
+def _epoch_steps(hp: FastEffectiveHP, field: str, forget: int, retain: int, classes: int) -> int:
+    """Impair: the noise copies and the retain subset; repair: the retain subset (the noise steps are a fixed count)."""
+    subset = min(hp.retain_per_class * (classes - 1), retain)
+    noise = hp.noise_copies * hp.noise_batch if field == "impair_epochs" else 0
+    return batches(noise + subset, hp.batch_size)
+
+
+SCHEDULE = Schedule(("impair_epochs", "repair_epochs"), _epoch_steps, cifar10_class(
+    "vikram2000b/Fast-Machine-Unlearning @252bc92, the CIFAR-10 notebook: one impair and one repair epoch"))
+
+
+@register_method("fast_effective", hparams=FastEffectiveHP, needs=("retain",), cost=_cost, schedule=SCHEDULE)
 def fast_effective(model: nn.Module, task: UnlearnTask, hp: FastEffectiveHP, seed: int) -> nn.Module:
     """UNSIR: learn noise that maximises the forget class's error, impair on it, repair on a retain subset."""
     subset = task.retain.per_class(hp.retain_per_class)

@@ -20,6 +20,7 @@ from typing import Literal
 
 from torch import nn
 
+from unlearnbench.budget import Schedule, batches, mnist_class8
 from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, at_least, positive
 from unlearnbench.method import UnlearnTask, register_method, register_variant
 from unlearnbench.runtime import generator
@@ -36,7 +37,14 @@ class FinetuneHP:
     scheduler: Literal["cosine", "none"] = "none"  # PBU official code: a constant learning rate
 
 
-@register_method("finetune", hparams=FinetuneHP, needs=("retain",), cost=lambda hp, n: n.retain * hp.epochs)
+#: One epoch: a pass over D_r. Batch 0 (θ*'s batch, unknown here) is counted as 1: the scaling is a ratio of passes.
+SCHEDULE = Schedule(("epochs",), lambda hp, f, forget, retain, classes: batches(retain, hp.batch_size or 1), mnist_class8(
+    "Shash12-ship/pbu @a507760, experiments/MNIST Resnet.ipynb, the fine-tune cell: 10 epochs over full MNIST less the "
+    "forget class, batch 48"))
+
+
+@register_method("finetune", hparams=FinetuneHP, needs=("retain",), cost=lambda hp, n: n.retain * hp.epochs,
+                 schedule=SCHEDULE)
 def finetune(model: nn.Module, task: UnlearnTask, hp: FinetuneHP, seed: int) -> nn.Module:
     """Keep training θ* on the retain set only (cheap, needs all of D_r)."""
     # θ*'s precision, augmentation and label smoothing carry over; its BatchNorm recalibration does not (the official

@@ -38,6 +38,7 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unlearnbench.budget import Schedule, cifar10_class, forget_pass
 from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, TrainRecipe, at_least, param, positive
 from unlearnbench.data import Batch
 from unlearnbench.method import UnlearnTask, register_method, register_variant
@@ -63,7 +64,8 @@ def ascent_loss(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, Tenso
 
 
 @register_method("grad_ascent", hparams=GradAscentHP, needs=("forget",),
-                 cost=lambda hp, n: n.forget * hp.epochs)
+                 cost=lambda hp, n: n.forget * hp.epochs, schedule=Schedule(("epochs",), forget_pass(), cifar10_class(
+                     "OPTML-Group/Unlearn-Sparse @80ba55d, README.MD line 74: 5 epochs on CIFAR-10")))
 def grad_ascent(model: nn.Module, task: UnlearnTask, hp: GradAscentHP, seed: int) -> tuple[nn.Module, dict]:
     """NegGrad: ascend the cross-entropy of the forget samples (forget set only).
     Plain SGD with the loss negated; nothing protects the retained classes."""

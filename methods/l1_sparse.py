@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unlearnbench.budget import Schedule, cifar10_class, retain_pass
 from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, at_least, param, positive
 from unlearnbench.data import Batch
 from unlearnbench.errors import UsageError
@@ -91,7 +92,9 @@ def _cost(hp: L1SparseHP, n: Sizes) -> float:
     return n.retain * hp.epochs
 
 
-@register_method("l1_sparse", hparams=L1SparseHP, needs=("retain",), cost=_cost)
+@register_method("l1_sparse", hparams=L1SparseHP, needs=("retain",), cost=_cost, schedule=Schedule(
+    ("epochs", "no_l1_epochs"), retain_pass(), cifar10_class(
+        "OPTML-Group/Unlearn-Sparse @80ba55d, README.MD line 86 and arg_parser.py line 118: 10 epochs")))
 def l1_sparse(model: nn.Module, task: UnlearnTask, hp: L1SparseHP, seed: int) -> nn.Module:
     """Fine-tune on the retain set with a linearly decaying ℓ1 penalty on the weights (sparsity-aware unlearning)."""
     params = list(model.parameters())

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unlearnbench.budget import Schedule, cifar10_class, retain_pass
 from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, at_least, fraction, param, positive
 from unlearnbench.data import Batch, SampleSet
 from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
@@ -99,7 +100,9 @@ def _cost(hp: NegGradPlusHP, n: Sizes) -> float:
     return hp.epochs * n.retain * (1 + hp.forget_batch_size / hp.retain_batch_size)
 
 
-@register_method("neggrad_plus", hparams=NegGradPlusHP, needs=("forget", "retain"), cost=_cost)
+@register_method("neggrad_plus", hparams=NegGradPlusHP, needs=("forget", "retain"), cost=_cost,
+                 schedule=Schedule(("epochs",), retain_pass("retain_batch_size"), cifar10_class(
+                     "meghdadk/SCRUB @98ffb11, MIA_experiments.ipynb lines 910-912: 5 epochs over D_r, forget cycled")))
 def neggrad_plus(model: nn.Module, task: UnlearnTask, hp: NegGradPlusHP, seed: int) -> nn.Module:
     """Fine-tune on D_r and ascend the loss on D_f at once: α · CE(D_r) − (1 − α) · CE(D_f), SGD.
     Each step pairs a retain batch with a forget batch; the forget batches cycle through the epoch."""

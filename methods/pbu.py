@@ -12,24 +12,24 @@ Defaults and their sources (official code, GitHub Shash12-ship/pbu @a507760, MNI
     alpha, beta, gamma  721, 100, 4001   official values for class 8 (class 2: 631/100/4001, class 6: 721/90/4001;
                                          the MNIST benchmark files set the per-class values)
     lr 1e-4, batch 64, shuffled          official (Adam, no weight decay, no schedule)
-    epochs 5                             official; here a ceiling, see the stopping rule below
+    epochs 5, a fixed schedule           official (the notebook's loop; the paper gives no schedule). The budget rule
+                                         of a table may scale it (unlearnbench.budget: published on full MNIST's
+                                         class 8, 5 × 92 = 460 steps of 64)
     fisher "true"                        official (nngeometry FIM, PMatDiag, classif_logits); "empirical" and "mc"
                                          are cheaper options (C backward passes per sample are costly for C≈100)
     bn_mode "train"                      official (BatchNorm running statistics move on forget-only batches)
 
-The stopping rule, PBU's one default that is neither the paper's nor the code's (docs/methods.md says why): the paper
-gives no schedule and the code runs a fixed 5 epochs (variant `pbu+fixed5`). The objective is unbounded below: after
-S_n is forgotten, further steps only push log p(y|x) toward −∞ and drag the other classes down (the official notebook
-goes from A_Dr ≈ 97% after 1–2 epochs to 70–80% after 5). A fixed epoch count is therefore fragile, and choosing it
-by watching test accuracy on the retain classes, as the official tuning apparently did, uses data PBU claims not to
-need. The default rule `stop = "forget_acc"` looks at S_n only: every `stop_every` steps it evaluates the model
-(eval mode, as it will be tested) on a fixed probe of `stop_probe` forget-training images and stops once their
-accuracy is ≤ `stop_threshold` %. The probe images are forget samples, so the method stays blind. Threshold 0 asks
-that every probe image is misclassified; that is the point where the official runs have A_Df ≈ 0 while A_Dr is
-still intact (epoch 1–2). `stop = "none"` reproduces the official fixed schedule.
+Variant `pbu+stop` (ours, `stop = "forget_acc"`): a blind stopping rule. The objective is unbounded below: after S_n
+is forgotten, further steps only push log p(y|x) toward −∞ and drag the other classes down (the official notebook goes
+from A_Dr ≈ 97% after 1–2 epochs to 70–80% after 5). A fixed epoch count is therefore fragile, and choosing it by
+watching test accuracy on the retain classes uses data PBU claims not to need. The rule looks at S_n only: every
+`stop_every` steps it evaluates the model (eval mode, as it will be tested) on a fixed probe of `stop_probe`
+forget-training images and stops once their accuracy is ≤ `stop_threshold` %; `epochs` is then a ceiling. The probe
+images are forget samples, so the method stays blind. Threshold 0 asks that every probe image is misclassified; that
+is the point where the official runs have A_Df ≈ 0 while A_Dr is still intact (epoch 1–2).
 
-Two switches, off by default (ours, variants `pbu+holdout` and `pbu+keep_bn`; `benchmarks/pbu_stopping.py` compares
-them on the same θ* and Fisher):
+Two switches, off by default (ours, variants `pbu+holdout`, which runs the stopping rule, and `pbu+keep_bn`, which
+runs PBU's schedule; `benchmarks/pbu_stopping.py` compares them on the same θ* and Fisher):
     stop_holdout   the probe images are left out of the ascent, so the probe measures images the method has not
                    pushed down, as the test set's are (a probe that is trained on can reach 0% while unseen images of
                    the class are still recognised: the paper protocol's class 6, seed 0, stopped at A_Df 1.57%).
@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unlearnbench.budget import Schedule, forget_pass, mnist_class8
 from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, at_least, param, positive, since
 from unlearnbench.data import Batch
 from unlearnbench.fisher import diagonal_fisher
@@ -65,12 +66,12 @@ class PBUHP:
     gamma: float = at_least(0, 4001.0)  # weight of the squared L2 distance to θ* (official)
     lr: float = positive(1e-4)  # Adam (official)
     batch_size: int = at_least(1, 64, le=BATCH_MAX)  # official
-    epochs: int = at_least(1, 5, le=EPOCHS_MAX)  # official; an upper bound when a stopping rule is on
+    epochs: int = at_least(1, 5, le=EPOCHS_MAX)  # official, fixed; an upper bound when a stopping rule is on
     fisher: Literal["true", "empirical", "mc"] = "true"  # official: true Fisher
     fisher_backend: Literal["layerwise", "func"] = "layerwise"  # same numbers; layerwise is faster (fisher.py)
     fisher_memory_mb: int = at_least(1, 1024)  # memory for one chunk of per-sample gradients (speed/memory trade-off only)
     bn_mode: Literal["train", "eval"] = "train"  # official: train mode during unlearning
-    stop: Literal["forget_acc", "none"] = "forget_acc"  # blind stopping rule (ours), or the fixed schedule
+    stop: Literal["forget_acc", "none"] = "none"  # official: the fixed schedule; "forget_acc": our blind stopping rule
     stop_threshold: float = param(0.0, ge=0, le=100)  # stop once accuracy on the probe of S_n is at most this (percent)
     stop_every: int = at_least(1, 10)  # steps between checks
     stop_probe: int = at_least(1, 256)  # forget-training images in the probe (the first ones of S_n)
@@ -103,6 +104,11 @@ def pbu_loss(params: list[Tensor], reference: list[Tensor], fisher: list[Tensor]
     return loss
 
 
+#: One epoch is one pass over S_n (the probe held out under `stop_holdout` is ignored: at most a quarter).
+SCHEDULE = Schedule(("epochs",), forget_pass(), mnist_class8(
+    "Shash12-ship/pbu @a507760, experiments/MNIST Resnet.ipynb: 5 epochs over class 8 of full MNIST, batch 64"))
+
+
 def _cost(hp: PBUHP, n: Sizes) -> float:
     """Fisher: a forward and one backward per round (C rounds for the true Fisher); then, with the stopping rule,
     typically 1-2 epochs of S_n (measured on MNIST), else `epochs`."""
@@ -111,7 +117,7 @@ def _cost(hp: PBUHP, n: Sizes) -> float:
     return n.forget * (1 + rounds) / 2 + n.forget * epochs
 
 
-@register_method("pbu", hparams=PBUHP, needs=("forget",), cost=_cost)
+@register_method("pbu", hparams=PBUHP, needs=("forget",), cost=_cost, schedule=SCHEDULE)
 def pbu(model: nn.Module, task: UnlearnTask, hp: PBUHP, seed: int) -> nn.Module:
     """Partially blinded: ascend the forget class's log-likelihood, held near θ* by Fisher and L2 penalties."""
     forget, runtime = task.forget, task.runtime
@@ -157,9 +163,9 @@ def pbu(model: nn.Module, task: UnlearnTask, hp: PBUHP, seed: int) -> nn.Module:
                    "fisher_seconds": round(fisher_seconds, 3)}
 
 
-register_variant("pbu+fixed5", "pbu", {"stop": "none"},
-                 "the official code's fixed schedule: 5 epochs, no stopping rule")
-register_variant("pbu+holdout", "pbu", {"stop_holdout": True},
-                 "ours: the stopping rule's probe images are kept out of the ascent")
-register_variant("pbu+keep_bn", "pbu", {"bn_stats": "keep"},
-                 "ours: BatchNorm's running statistics stay θ*'s while unlearning")
+register_variant("pbu+stop", "pbu", {"stop": "forget_acc"},
+                 "ours: a blind stopping rule (a probe of S_n at 0%), the epochs a ceiling")
+register_variant("pbu+holdout", "pbu", {"stop": "forget_acc", "stop_holdout": True},
+                 "ours: pbu+stop with the stopping rule's probe images kept out of the ascent")
+register_variant("pbu+keep_bn", "pbu", {"stop": "forget_acc", "bn_stats": "keep"},
+                 "ours: pbu+stop with BatchNorm's running statistics kept at θ*'s while unlearning")

@@ -43,6 +43,7 @@ from typing import Iterable, Iterator, Literal
 import torch
 from torch import Tensor, nn
 
+from unlearnbench.budget import Schedule, batches, cifar10_class
 from unlearnbench.config import BATCH_MAX, EPOCHS_MAX, at_least, param, positive
 from unlearnbench.data import Batch
 from unlearnbench.method import Sizes, UnlearnTask, register_method, register_variant
@@ -127,7 +128,13 @@ def _cost(hp: RandomLabelHP, n: Sizes) -> float:
     return (n.forget + n.retain) * hp.epochs
 
 
-@register_method("random_label", hparams=RandomLabelHP, needs=("forget", "retain"), cost=_cost)
+#: One epoch: a pass over S_f and one over D_r (the official order for 10 classes; one loader over both for more).
+SCHEDULE = Schedule(("epochs",), lambda hp, f, forget, retain, classes: batches(forget, hp.batch_size)
+                    + batches(retain, hp.batch_size), cifar10_class(
+                        "OPTML-Group/Unlearn-Saliency @a6e89fd, Classification/arg_parser.py line 121: 10 epochs"))
+
+
+@register_method("random_label", hparams=RandomLabelHP, needs=("forget", "retain"), cost=_cost, schedule=SCHEDULE)
 def random_label(model: nn.Module, task: UnlearnTask, hp: RandomLabelHP, seed: int) -> nn.Module:
     """Train on the forget set with random labels and on the retain set with its own (RL, SalUn's baseline)."""
     steps = train_random_labels(model, task, hp, seed)

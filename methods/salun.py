@@ -48,6 +48,7 @@ from unlearnbench.method import Sizes, UnlearnTask, register_method
 from unlearnbench.runtime import generator
 from unlearnbench.train import StepHook, summed_gradients
 
+from .random_label import SCHEDULE as RL_SCHEDULE
 from .random_label import RandomLabelHP, train_random_labels
 
 log = logging.getLogger("unlearnbench")
@@ -110,7 +111,7 @@ def _cost(hp: SalUnHP, n: Sizes) -> float:
     return n.forget + (n.forget + n.retain) * hp.epochs
 
 
-@register_method("salun", hparams=SalUnHP, needs=("forget", "retain"), cost=_cost)
+@register_method("salun", hparams=SalUnHP, needs=("forget", "retain"), cost=_cost, schedule=RL_SCHEDULE)
 def salun(model: nn.Module, task: UnlearnTask, hp: SalUnHP, seed: int) -> nn.Module:
     """Random-label unlearning of only the weights most salient to the forget loss (top half by |gradient|)."""
     start = time.perf_counter()

@@ -49,9 +49,11 @@ def test_get_method_gives_defaults_ranges_and_sources():
     assert pbu.needs == frozenset({"forget"}) and pbu.base is None
     beta = pbu.defaults["beta"]
     assert (beta.default, beta.type, beta.range) == (100.0, "float", ">= 0 and <= 1000000") and "official" in beta.source
-    variant = ub.get_method("pbu+fixed5")
-    assert variant.base == "pbu" and variant.defaults["stop"].default == "none"
-    assert variant.defaults["stop"].source.startswith("this variant (base default 'forget_acc')")
+    variant = ub.get_method("pbu+stop")
+    assert variant.base == "pbu" and variant.defaults["stop"].default == "forget_acc"
+    assert variant.defaults["stop"].source.startswith("this variant (base default 'none')")
+    with pytest.raises(ub.UsageError, match=r"'pbu\+fixed5' is now 'pbu'"):  # a renamed variant says its new name
+        ub.get_method("pbu+fixed5")
     with pytest.raises(ub.UsageError, match=r"unknown method 'pbuu' \(did you mean 'pbu'\?\)"):
         ub.get_method("pbuu")
 

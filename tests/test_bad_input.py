@@ -150,7 +150,7 @@ CASES: list[Case] = [
     Case(R, RUN + ["--hp", "learning_rate=1"], r"method.finetune: unknown key\(s\) learning_rate; valid: epochs"),
     Case(R, swap(RUN, "--method", "pbu") + ["--hp", "stop_threshold=101"],
          r"method.pbu.stop_threshold: must be >= 0 and <= 100, got 101"),
-    Case(R, swap(RUN, "--method", "pbu+fixed5") + ["--hp", "alpha=0"], r"method.pbu\+fixed5.alpha: must be > 0"),
+    Case(R, swap(RUN, "--method", "pbu+stop") + ["--hp", "alpha=0"], r"method.pbu\+stop.alpha: must be > 0"),
     Case(R, swap(RUN, "--method", "bad_teaching") + ["--hp", "retain_fraction=1.5"],
          r"method.bad_teaching.retain_fraction: must be >= 0 and <= 1, got 1.5"),
     Case(R, RUN + ["--train", "epochs=0"], r"train.epochs: must be >= 1 and <= 1000, got 0"),
@@ -231,7 +231,7 @@ CASES: list[Case] = [
     Case(S, swap(SWEEP, "--config", "conf"), r"config file conf is a directory", {"conf": DIR}),
     Case(S, SWEEP + ["--set", "train.epochs=0"], r"train.epochs: must be >= 1 and <= 1000, got 0", grid()),
     Case(S, SWEEP + ["--set", "method.pbu.alpha=0"], r"method.pbu.alpha: must be > 0 and <= 1000000, got 0", grid()),
-    Case(S, SWEEP + ["--set", "colour=red"], r"--set colour: expected data\|model\|train\|eval.KEY", grid()),
+    Case(S, SWEEP + ["--set", "colour=red"], r"--set colour: expected data\|model\|train\|eval\|budget.KEY", grid()),
     Case(S, SWEEP + ["--only", "colour=red"], r"--only colour: select on one of dataset", grid()),
     Case(S, SWEEP + ["--jobs", "-1"], r"--jobs must be >= 0 and <= 1024, got -1$", grid()),
     Case(S, SWEEP + ["--scheduler", "tcp://h:8786"], r"--scheduler goes with --backend dask$", grid()),
@@ -569,7 +569,7 @@ def test_a_methods_package_in_the_working_directory_does_not_change_the_methods(
     there = subprocess.run([sys.executable, "-m", "unlearnbench.run", "--list"], cwd=tmp_path,
                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
     assert there.returncode == 0, there.stderr
-    assert there.stdout.strip() == run.list_everything().strip() and "pbu+fixed5" in there.stdout
+    assert there.stdout.strip() == run.list_everything().strip() and "pbu+stop" in there.stdout
     listed = [line.split()[0] for line in there.stdout.splitlines() if re.match(r"  \S", line)]  # not wrapped lines
     assert listed == list_methods() and len(listed) >= 6
 

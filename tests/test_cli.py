@@ -119,7 +119,7 @@ def test_list_is_run_list(capsys):
     listed = capsys.readouterr().out
     assert main(["--list"]) == 0
     assert capsys.readouterr().out == listed
-    assert "pbu+fixed5" in listed and "bad_teaching+redraw" in listed
+    assert "pbu+stop" in listed and "bad_teaching+redraw" in listed
 
 
 def test_a_command_runs_its_module_and_reports_errors_under_its_name(capsys):
@@ -213,4 +213,4 @@ def test_list_method_prints_every_setting_with_default_range_and_source(capsys):
 def test_list_lines_wrap_at_100(capsys):
     assert _console(["list"]) == 0
     out = capsys.readouterr().out
-    assert max(map(len, out.splitlines())) <= 100 and "pbu+fixed5" in out
+    assert max(map(len, out.splitlines())) <= 100 and "pbu+stop" in out

@@ -133,8 +133,9 @@ def test_bn_recalibrate_off_keeps_recorded_theta_keys():
 
 def test_the_cpu_protocol_files_share_theta_and_oracles():
     """mnist_retain_free and mnist_baselines promise the CPU grid's ResNet-34 θ*s and oracles through the cache key:
-    the same setups, and for every (setup, class) the same original and retrain cells (so the same checkpoints); their
-    PBU column is the CPU grid's PBU."""
+    the same setups, and for every (setup, class) the same original and retrain cells (so the same checkpoints). Both
+    run the budget rule "epochs", so their PBU column is one set of cells; the CPU grid runs "steps", so its PBU is
+    another (29 epochs where theirs run 5)."""
     from pathlib import Path
 
     from unlearnbench.plan import load_sweep
@@ -142,13 +143,18 @@ def test_the_cpu_protocol_files_share_theta_and_oracles():
     root = Path(__file__).resolve().parents[1] / "benchmarks"
     grid = load_sweep(root / "mnist_cpu.toml")
 
-    def shared(sweep):
-        return {(c.setup.key, c.forget_class, c.method): c.key for c in sweep.cells
-                if c.method in ("original", "retrain", "pbu")}
+    def shared(sweep, methods=("original", "retrain")):
+        return {(c.setup.key, c.forget_class, c.method): c.key for c in sweep.cells if c.method in methods}
 
     resnet34 = {s.key for s in grid.setups if s.model.name == "resnet34"}
     for name in ("mnist_retain_free.toml", "mnist_baselines.toml"):
         other = load_sweep(root / name)
         assert {s.key for s in other.setups} == resnet34, name
         mine = {k: v for k, v in shared(grid).items() if k[0] in resnet34}
-        assert shared(other) == mine and len(mine) == 3 * 3 * 3, name
+        assert shared(other) == mine and len(mine) == 3 * 3 * 2, name
+        assert other.cells[0].budget.rule == "epochs" and grid.cells[0].budget.rule == "steps"
+    free, baselines = (shared(load_sweep(root / n), ("pbu",)) for n in ("mnist_retain_free.toml", "mnist_baselines.toml"))
+    assert free == baselines and len(free) == 9
+    assert not set(free.values()) & set(shared(grid, ("pbu",)).values())
+    assert {c.hparams.epochs for c in load_sweep(root / "mnist_retain_free.toml").cells if c.method == "pbu"} == {5}
+    assert {c.hparams.epochs for c in grid.cells if c.method == "pbu"} == {29}

@@ -38,3 +38,12 @@ def test_step_counts_match_the_official_ones():
     ft = cells["finetune"].hparams
     assert ft.epochs == cells["original"].setup.train.epochs  # the official rule: as many epochs as θ* (10 and 10)
     assert recorded["finetune"]["diagnostics"]["steps"] == ft.epochs * math.ceil(retain / ft.batch_size)
+
+
+def test_the_profile_rescales_no_method_by_hand():
+    """Its budget rule, "steps", gives Bad Teaching and PBU their official step counts; only fine-tune's epochs are
+    set by hand (a cut the report prints as a deviation)."""
+    cells = {c.method: c for c in load_sweep(CONFIG).cells}
+    assert {c.budget.rule for c in cells.values()} == {"steps"}
+    assert {m: c.hand_set for m, c in cells.items() if c.hand_set} == {"finetune": ("epochs",)}
+    assert cells["bad_teaching"].hparams.epochs == 6 and cells["pbu"].hparams.epochs == 29

@@ -63,8 +63,8 @@ def test_variants_are_listed_after_their_base_with_a_note():
     names = list_methods()
     assert names[:7] == ["original", "retrain", "finetune", "finetune+cosine", "fast_effective",
                          "fast_effective+bt_settings", "fast_effective+released"]
-    assert names.index("pbu+fixed5") == names.index("pbu") + 1
-    assert "pbu+fixed5" not in list_methods(variants=False)
+    assert names.index("pbu+holdout") == names.index("pbu") + 1
+    assert "pbu+stop" not in list_methods(variants=False)
     for name in names:
         spec = get_method(name)
         if spec.is_variant:
@@ -72,7 +72,7 @@ def test_variants_are_listed_after_their_base_with_a_note():
             assert spec.resolve() != get_method(spec.base).resolve()  # a variant changes something
             assert spec.fn is get_method(spec.base).fn and spec.needs == get_method(spec.base).needs
     from unlearnbench.run import list_everything
-    assert "pbu+fixed5" in list_everything() and "official code's fixed schedule" in list_everything()
+    assert "pbu+stop" in list_everything() and "a blind stopping rule" in list_everything()
 
 
 def test_register_variant_refuses_what_would_confuse_a_table():
@@ -93,13 +93,13 @@ def test_register_variant_refuses_what_would_confuse_a_table():
 
 
 def test_a_variant_takes_its_base_methods_settings_under_its_own():
-    ov = Overrides(method={"pbu": {"stop": "forget_acc", "lr": 2e-4}, "pbu+fixed5": {"epochs": 3}},
+    ov = Overrides(method={"pbu": {"stop": "none", "lr": 2e-4}, "pbu+stop": {"epochs": 3}},
                    per_class={"pbu": {2: {"alpha": 631.0}}})
-    hp = resolve_cell("mnist", "test_resnet", 2, 0, "pbu+fixed5", ov).hparams
+    hp = resolve_cell("mnist", "test_resnet", 2, 0, "pbu+stop", ov).hparams
     assert hp.alpha == 631.0 and hp.lr == 2e-4  # the base's table and its per-class table apply
-    assert hp.stop == "none"  # the variant's override wins over the base's table
+    assert hp.stop == "forget_acc"  # the variant's override wins over the base's table
     assert hp.epochs == 3  # and the variant's own table wins over everything
-    assert resolve_cell("mnist", "test_resnet", 6, 0, "pbu+fixed5", ov).hparams.alpha == 721.0
+    assert resolve_cell("mnist", "test_resnet", 6, 0, "pbu+stop", ov).hparams.alpha == 721.0
 
 
 def test_zrf_reference_network_is_not_near_uniform(data_root, tmp_path):

@@ -225,18 +225,18 @@ def test_confidence_interval_by_hand_and_the_paper_outside_it():
 
 def test_variants_follow_their_base_and_methods_picks_columns(tmp_path):
     from unlearnbench.report import method_label, methods_summary
-    recs = RECORDS + [_rec("pbu+fixed5", 0, 0.0, 80.0), _rec("finetune+cosine", 0, 0.0, 98.5, cls=6)]
+    recs = RECORDS + [_rec("pbu+stop", 0, 0.0, 80.0), _rec("finetune+cosine", 0, 0.0, 98.5, cls=6)]
     table = paper_layout(summarize(records_frame(recs)), ["acc_forget"])
     assert list(dict.fromkeys(m for m, _ in table.columns)) == ["original", "retrain", "finetune",
-                                                               "finetune+cosine", "pbu", "pbu+fixed5"]
-    assert method_label("pbu+fixed5") == "PBU +fixed5" and method_label("bad_teaching") == "Bad Teaching"
+                                                               "finetune+cosine", "pbu", "pbu+stop"]
+    assert method_label("pbu+stop") == "PBU +stop" and method_label("bad_teaching") == "Bad Teaching"
     ms = methods_summary(records_frame(recs)).set_index("method")
     assert ms.loc["original", "n"] == 3 and pd.isna(ms.loc["original", "unlearn_seconds_mean"])  # no time for θ*
     assert ms.loc["retrain", "unlearn_seconds_mean"] == pytest.approx(410.0)
     _write_store(tmp_path / "res", recs)
-    assert main([str(tmp_path / "res"), "--methods", "retrain,pbu+fixed5", "--no-plots", "--format", "md"]) == 0
+    assert main([str(tmp_path / "res"), "--methods", "retrain,pbu+stop", "--no-plots", "--format", "md"]) == 0
     md = (tmp_path / "res" / "report" / "table.md").read_text()
-    assert "PBU +fixed5 A_Df" in md and "Retrain A_Df" in md and "Initial" not in md and "PBU A_Df" not in md
+    assert "PBU +stop A_Df" in md and "Retrain A_Df" in md and "Initial" not in md and "PBU A_Df" not in md
     assert main([str(tmp_path / "res"), "--methods", "nope", "--no-plots"]) == 2
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence, TypeVar
 
+from .budget import BudgetConfig
 from .errors import UsageError
 
 T = TypeVar("T")
@@ -353,14 +354,21 @@ class Cell:
     # method with the cell's `seed`, as every record made before this field existed did; j >= 1 with a number drawn
     # from (seed, j) (`method_seed`). θ*, the oracle and the data sample stay set by `seed` alone.
     unlearn_seed: int = 0
+    # The table's budget rule (unlearnbench.budget), already applied to `hparams`; and which of the method's epoch
+    # counts the user set by hand. Neither is hashed: the key is what runs, and `hparams` holds the epochs that run.
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    hand_set: tuple[str, ...] = ()
 
     def to_dict(self, view: Any = as_dict) -> dict[str, Any]:
         """The full resolved config (what records carry); `view=hash_view` gives what the key hashes. An unlearning
-        seed of 0 is left out of both, so the keys and configs of cells from before it existed stay as they were."""
+        seed of 0 is left out of both, so the keys and configs of cells from before it existed stay as they were; the
+        budget rule is in the record's config, not in the key (the epochs it gives are in `method`)."""
         return {**self.setup.to_dict(view), "forget_class": self.forget_class,
                 "method": {"name": self.method, **view(self.hparams)}, "eval": view(self.eval),
                 "oracle": view(self.oracle) if self.oracle is not None else None,
-                **({"unlearn_seed": self.unlearn_seed} if self.unlearn_seed else {})}
+                **({"unlearn_seed": self.unlearn_seed} if self.unlearn_seed else {}),
+                **({} if view is hash_view else {"budget": {**as_dict(self.budget),
+                                                            "hand_set": list(self.hand_set)}})}
 
     @property
     def method_seed(self) -> int:

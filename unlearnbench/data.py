@@ -516,3 +516,15 @@ def load_data(cfg: DataConfig, root: Path, *, download: bool = True, device: tor
         if found > spec.num_classes:
             raise UsageError(f"{spec.name} {split} split has labels up to {found - 1}, expected < {spec.num_classes}")
     return DataBundle(spec, cfg, size, sources["train"], sources["test"])
+
+
+def train_sizes(root: Path, *, download: bool = False) -> Callable[[DataConfig, int], tuple[int, int]]:
+    """(forget, retain) training images of a data config's forget class, read from the data under `root`: what a
+    budget rule that counts steps needs at plan time."""
+
+    def sizes(cfg: DataConfig, forget_class: int) -> tuple[int, int]:
+        labels = load_data(cfg, root, download=download).train.labels
+        n_forget = int((labels == forget_class).sum())
+        return n_forget, len(labels) - n_forget
+
+    return sizes

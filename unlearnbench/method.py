@@ -23,16 +23,18 @@ Look names up with `get_method` (unknown names are "unknown method 'x'; valid: .
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 from torch import nn
 
+from .budget import Schedule
 from .catalog import VARIANT_SEP, ordered
 from .config import TrainRecipe, build
 from .data import SampleSet, Withheld
-from .errors import did_you_mean
+from .errors import UsageError, did_you_mean
 from .runtime import Runtime
 
 ROLES = ("forget", "retain")
@@ -80,6 +82,7 @@ class MethodSpec:
     needs: frozenset[str]
     cached: bool
     cost: CostFn = lambda hp, sizes: 0.0
+    schedule: Schedule | None = None  # its epoch counts and the data its published recipe ran on (budget rules)
     base: str | None = None  # a variant: the method it varies (None: a method as published)
     overrides: Mapping[str, Any] = field(default_factory=dict)  # a variant's hyperparameters over the base defaults
     note: str = ""  # a variant: what it changes and why, one line
@@ -113,7 +116,8 @@ _REGISTRY: dict[str, MethodSpec] = {}
 
 
 def register_method(name: str, *, hparams: type, needs: Sequence[str] = (), cached: bool = False,
-                    cost: CostFn = lambda hp, sizes: 0.0) -> Callable[[MethodFn], MethodFn]:
+                    cost: CostFn = lambda hp, sizes: 0.0, schedule: Schedule | None = None
+                    ) -> Callable[[MethodFn], MethodFn]:
     bad = set(needs) - set(ROLES)
     if bad:
         raise ValueError(f"method {name}: unknown data roles {sorted(bad)}; roles are {ROLES}")
@@ -121,7 +125,11 @@ def register_method(name: str, *, hparams: type, needs: Sequence[str] = (), cach
     def decorate(fn: MethodFn) -> MethodFn:
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise ValueError(f"method {name!r} is registered twice")
-        _REGISTRY[name] = MethodSpec(name, fn, hparams, frozenset(needs), cached, cost)
+        if schedule is not None:
+            missing = [f for f in schedule.fields if f not in {x.name for x in dataclasses.fields(hparams)}]
+            if missing:
+                raise ValueError(f"method {name}: its schedule counts epochs in {missing}, not hyperparameters")
+        _REGISTRY[name] = MethodSpec(name, fn, hparams, frozenset(needs), cached, cost, schedule)
         return fn
 
     return decorate
@@ -150,8 +158,16 @@ def _discover() -> None:
     importlib.import_module("unlearnbench.methods")  # importing it registers every module in methods/
 
 
+#: Names a method or variant went by before, kept as data (as timm keeps its deprecations): the old name is answered
+#: with the new one and why, instead of "unknown method".
+RENAMED = {"pbu+fixed5": ("pbu", "the official fixed 5-epoch schedule is PBU's default; its stopping rule is pbu+stop")}
+
+
 def get_method(name: str) -> MethodSpec:
     _discover()
+    if name in RENAMED and name not in _REGISTRY:
+        new, why = RENAMED[name]
+        raise UsageError(f"method {name!r} is now {new!r}: {why}")
     if name not in _REGISTRY:
         raise did_you_mean("method", name, list(_REGISTRY))
     return _REGISTRY[name]

@@ -6,9 +6,10 @@ The TOML tables shared by the one-cell CLI and sweep files:
     [model]           ModelConfig fields       (pretrained, pretrained_file)
     [train]           TrainRecipe fields       (over the data set's default recipe)
     [eval]            EvalConfig fields
-    [method.<name>]   that method's hyperparameters (a variant, quoted: [method."pbu+fixed5"], also takes its
+    [method.<name>]   that method's hyperparameters (a variant, quoted: [method."pbu+stop"], also takes its
                       base method's table, under its own overrides)
     [method.<name>.class.<k>]  hyperparameters for forget class k only (PBU's official α, β differ per class)
+    [budget]          BudgetConfig: the rule every method's epochs follow ("epochs" or "steps"; unlearnbench.budget)
 
 Everything is checked here, before any work: unknown tables or keys, wrong types, unknown names, classes out of range.
 """
@@ -18,17 +19,21 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from .config import SEED_MAX, Cell, DataConfig, EvalConfig, ModelConfig, Setup, TrainRecipe, build, parse_assignments
+from .budget import BudgetConfig, rule_epochs
+from .config import (SEED_MAX, Cell, DataConfig, EvalConfig, ModelConfig, Setup, TrainRecipe, build, check_ranges,
+                     parse_assignments)
 from .errors import UsageError
 from .files import check_input_file
 
 # The registries (data sets, methods, timm's models) import torch: each function below imports what it checks against
 # when it runs, so a command line or a file with a syntax error is answered before torch loads.
 
-TABLES = ("data", "model", "train", "eval", "method")
+TABLES = ("data", "model", "train", "eval", "method", "budget")
 ORACLE = "retrain"  # the method every cell is measured against
+#: (forget, retain) training images of a data config's forget class (`data.train_sizes`)
+Sizes = Callable[[DataConfig, int], "tuple[int, int]"]
 
 
 @dataclass(frozen=True)
@@ -41,13 +46,14 @@ class Overrides:
     eval: Mapping[str, Any] = field(default_factory=dict)
     method: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name → hyperparameters
     per_class: Mapping[str, Mapping[int, Mapping[str, Any]]] = field(default_factory=dict)
+    budget: Mapping[str, Any] = field(default_factory=dict)
 
     def merged(self, other: "Overrides") -> "Overrides":
         """`other` wins key by key (command line over file)."""
         methods = {k: {**self.method.get(k, {}), **other.method.get(k, {})} for k in {*self.method, *other.method}}
         return Overrides({**self.data, **other.data}, {**self.model, **other.model},
                          {**self.train, **other.train}, {**self.eval, **other.eval}, methods,
-                         {**self.per_class, **other.per_class})
+                         {**self.per_class, **other.per_class}, {**self.budget, **other.budget})
 
 
 def read_text(path: Path) -> str:
@@ -107,10 +113,11 @@ def overrides_from_mapping(doc: Mapping[str, Any], where: str, extra_keys: tuple
                 raise UsageError(f"{where}: [method.{name}.class.{k}] must be a table under a class number")
             spec.resolve({**table, **sub})
             per_class[name][int(k)] = sub
-    for name, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainRecipe), ("eval", EvalConfig)):
+    for name, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainRecipe), ("eval", EvalConfig),
+                      ("budget", BudgetConfig)):
         build(cls, doc.get(name, {}), where=f"{where} [{name}]")
     return Overrides(doc.get("data", {}), doc.get("model", {}), doc.get("train", {}), doc.get("eval", {}),
-                     methods, per_class)
+                     methods, per_class, doc.get("budget", {}))
 
 
 def overrides_from_file(path: Path | None) -> Overrides:
@@ -158,10 +165,12 @@ def check_unlearn_seed(unlearn_seed: object, method: str) -> int:
 
 
 def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method: str, ov: Overrides,
-                 check_per_class: bool = True, unlearn_seed: int = 0) -> Cell:
+                 check_per_class: bool = True, unlearn_seed: int = 0, sizes: Sizes | None = None) -> Cell:
     """One fully resolved cell, or a UsageError naming what is wrong. `check_per_class`: a per-class table for a class
     the data set does not have is an error (a sweep checks that over its whole grid instead). `unlearn_seed`: which
-    unlearning run of this θ* (0: the method seeded by `seed`, as before unlearning seeds existed)."""
+    unlearning run of this θ* (0: the method seeded by `seed`, as before unlearning seeds existed). `sizes`: the
+    (forget, retain) training images of a data config's class, which the "steps" budget rule scales epochs by (default:
+    read from the data under the default data root)."""
     from .data import check_forget_class, get_dataset_spec
     from .method import get_method
     setup = resolve_setup(dataset, model, seed, ov)
@@ -181,8 +190,28 @@ def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method:
         spec = get_method(name)
         return spec.resolve(configured(name), configured(spec.base) if spec.base else None)
 
-    return Cell(setup, forget_class, method, hparams(method), build(EvalConfig, ov.eval, where="eval"),
-                oracle=hparams(ORACLE), unlearn_seed=check_unlearn_seed(unlearn_seed, method))
+    budget = build(BudgetConfig, ov.budget, where="budget")
+    hp, hand_set = hparams(method), ()
+    spec_m = get_method(method)
+    if spec_m.schedule is not None and not spec_m.cached:
+        fields = spec_m.schedule.fields
+        given = {**(configured(spec_m.base) if spec_m.base else {}), **configured(method)}
+        hand_set = tuple(f for f in fields if f in given)
+        if budget.rule != "epochs":
+            def unset(name: str) -> dict[str, Any]:
+                return {k: v for k, v in configured(name).items() if k not in fields}
+            published = spec_m.resolve(unset(method), unset(spec_m.base) if spec_m.base else None)
+            if sizes is None:
+                from .data import train_sizes
+                from .runtime import default_data_root
+                sizes = train_sizes(default_data_root())
+            n_forget, n_retain = sizes(setup.data, forget_class)
+            ruled = rule_epochs(spec_m.schedule, published, budget.rule, n_forget, n_retain, spec.num_classes)
+            hp = replace(hp, **{f: v for f, v in ruled.items() if f not in hand_set})
+            check_ranges(hp, f"method.{method} (its epochs under the {budget.rule} rule)")
+    return Cell(setup, forget_class, method, hp, build(EvalConfig, ov.eval, where="eval"),
+                oracle=hparams(ORACLE), unlearn_seed=check_unlearn_seed(unlearn_seed, method), budget=budget,
+                hand_set=hand_set)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -262,8 +291,9 @@ def one_cell(sweep: Sweep, chosen: Mapping[str, str]) -> Cell:
     raise UsageError(f"{len(cells)} cells of {sweep.name!r} match; name one: {pick}")
 
 
-def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:
-    """Read and resolve a sweep file; `extra` (command line) wins over the file. Raises UsageError on any problem."""
+def load_sweep(path: Path, extra: Overrides | None = None, sizes: Sizes | None = None) -> Sweep:
+    """Read and resolve a sweep file; `extra` (command line) wins over the file. Raises UsageError on any problem.
+    `sizes`: as `resolve_cell`'s (a "steps" budget rule reads the data's class sizes)."""
     text = read_text(path)
     doc = parse_toml(text, path)
     where = str(path)
@@ -315,7 +345,7 @@ def load_sweep(path: Path, extra: Overrides | None = None) -> Sweep:
                 for seed in entry_seeds:
                     # a cached method (the oracle) has one run per θ*, whatever the unlearning seeds
                     cells += [resolve_cell(entry["dataset"], model, fc, seed, m, ov, check_per_class=False,
-                                           unlearn_seed=0 if get_method(m).cached else j)
+                                           unlearn_seed=0 if get_method(m).cached else j, sizes=sizes)
                               for i, j in enumerate(entry_runs) for m in entry_methods
                               if i == 0 or not get_method(m).cached]
     # a per-class table must name a class of at least one data set it applies to (a file may serve several)

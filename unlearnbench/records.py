@@ -60,7 +60,7 @@ def _of(kind: type, words: str) -> Any:
 FIELD_TYPES = {"config_hash": _name, "dataset": _name, "model": _name, "method": _name, "forget_class": _count,
                "seed": _count, "acc_forget": _number, "acc_retain": _number, "created": _of(str, "a string"),
                "original_checkpoint": _of(dict, "an object"), "oracle_checkpoint": _of(dict, "an object"),
-               "record_version": _count, "digest": _of(str, "a string")}
+               "record_version": _count, "digest": _of(str, "a string"), "budget": _of(dict, "an object")}
 
 
 def digest(obj: dict[str, Any]) -> str:

@@ -760,7 +760,7 @@ What each file holds: docs/cli.md#report.""")
     p.add_argument("--metrics", default="acc_forget,acc_retain",
                    help=f"metrics in the main table (default A_Df, A_Dr); any of {', '.join(METRICS)}")
     p.add_argument("--methods", help="columns to show, in registry order (default: every method with records), "
-                                     "e.g. original,retrain,pbu,pbu+fixed5")
+                                     "e.g. original,retrain,pbu,pbu+stop")
     p.add_argument("--ci", action="store_true",
                    help="add the 95%% interval of each mean: cluster bootstrap over the trained models θ* (≥ 3)")
     p.add_argument("--versus", metavar="METHOD",
@@ -829,6 +829,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     broken = broken_thetas(records)
     note = seeds_note(summary, args.ci, bool((df["unlearn_seed"] > 0).any())) + (
         "\n\n" + mixed_note(mixed) if mixed else "") + ("\n\n" + broken_note(broken) if broken else "")
+    budget_line = budget_note(records)  # each table's header (Markdown) or caption (LaTeX, the terminal)
     marks = list(mixed)
     caption = f"Class unlearning results from {args.results.name}"
     written: list[Path] = []
@@ -843,15 +844,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not extra.empty:
             written.append(_write(out / "metrics.csv", _flat(extra).to_csv(index_label="row")))
     if "md" in formats:
-        written.append(_write(out / "table.md", to_markdown(paper_layout(summary, metrics, ci=args.ci,
-                                                                         marked=marks), note, list(broken))))
-        written.append(_write(out / "metrics.md", _metrics_markdown(summary, note, marks)))
-        written.append(_write(out / "methods.md", methods_markdown(pooled, args.ci)))
+        head = f"_{budget_line}_\n\n"
+        written.append(_write(out / "table.md", head + to_markdown(paper_layout(summary, metrics, ci=args.ci,
+                                                                                marked=marks), note, list(broken))))
+        written.append(_write(out / "metrics.md", head + _metrics_markdown(summary, note, marks)))
+        written.append(_write(out / "methods.md", head + methods_markdown(pooled, args.ci)))
         if grid := arch_grid(summary, marks):
-            written.append(_write(out / "grid.md", grid))
+            written.append(_write(out / "grid.md", head + grid))
     if "tex" in formats:
         written.append(_write(out / "table.tex", to_latex(paper_layout(summary, metrics, pm=r"$\pm$", ci=args.ci,
-                                                                       marked=marks), note, caption)))
+                                                                       marked=marks), note,
+                                                          f"{caption}; {budget_line}")))
         written.append(_write(out / "table_doc.tex", LATEX_DOC % "table"))
         written.append(_write(out / "methods.tex", methods_latex(pooled)))
         written.append(_write(out / "methods_doc.tex", LATEX_DOC % "methods"))
@@ -887,12 +890,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_plots and not summary.empty:
         written += plots(df, summary, out / "plots")
     print(f"{len(df)} record(s), {len(summary)} cell(s)\n")
-    print(terminal_text(paper_layout(summary, metrics, ci=args.ci, marked=marks), note,
+    print(terminal_text(paper_layout(summary, metrics, ci=args.ci, marked=marks), f"{note}\n{budget_line}",
                         comparison(summary, paper_numbers()) if args.compare_paper else None, flagged=list(broken)))
     for text in extra_text:
         print(text)
     print(files_text(out, written, shutil.get_terminal_size((100, 24)).columns))
     return 0
+
+
+RULE_WORDS = {"epochs": "every method makes its published number of passes over the data it reads",
+              "steps": "every method takes its published number of optimizer steps"}
+
+
+def record_budget(record: dict) -> dict:
+    """A record's budget facts (unlearnbench.budget). A record from before budget rules ran under the "epochs" rule;
+    its epoch counts are compared with its method's published ones (an unknown method: none are compared)."""
+    if isinstance(record.get("budget"), dict):
+        return record["budget"]
+    try:
+        from .method import get_method
+        spec = get_method(str(record.get("method")))
+    except (UsageError, ImportError):
+        return {"rule": "epochs"}
+    method = (record.get("config") or {}).get("method") or {}
+    if spec.schedule is None or spec.cached or not all(f in method for f in spec.schedule.fields):
+        return {"rule": "epochs"}
+    published = {f: getattr(spec.resolve(), f) for f in spec.schedule.fields}
+    ran = {f: method[f] for f in spec.schedule.fields}
+    return {"rule": "epochs", "epochs": ran, "rule_epochs": published, "published_epochs": published,
+            "hand_set": sorted(f for f in ran if ran[f] != published[f])}
+
+
+def budget_note(records: list[dict]) -> str:
+    """The tables' budget line: the rule(s) the records ran under, and every epoch count that departs from it."""
+    from .budget import deviations
+    rules: dict[str, int] = {}
+    departs: dict[tuple[str, str, int, int], int] = {}
+    for r in records:
+        b = record_budget(r)
+        rules[b.get("rule", "epochs")] = rules.get(b.get("rule", "epochs"), 0) + 1
+        for f, (ran, ruled) in deviations(b).items():
+            key = (str(r.get("method")), f, ran, ruled)
+            departs[key] = departs.get(key, 0) + 1
+    if len(rules) == 1:
+        rule = next(iter(rules))
+        head = f"budget rule: {rule} ({RULE_WORDS.get(rule, rule)}; unlearnbench.budget)"
+    else:
+        head = "budget rules: " + ", ".join(f"{k} ({n} records)" for k, n in sorted(rules.items())) + \
+               " — the records of this table ran under more than one rule"
+    if not departs:
+        return head + "; no epoch count departs from it"
+    parts = [f"{method_label(m)} {f} {ran} (rule: {ruled}; {n} record(s))"
+             for (m, f, ran, ruled), n in sorted(departs.items(), key=lambda kv: (_method_rank(kv[0][0]), kv[0]))]
+    return head + "; set by hand against it: " + ", ".join(parts)
 
 
 #: A method "collapses" the model where its A_Dr falls more than this many points below θ*'s (the Initial column).

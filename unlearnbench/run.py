@@ -42,7 +42,7 @@ def add_env_options(p: ArgumentParser) -> None:
                    help="data ($UNLEARNBENCH_DATA, else ../shared/data if it holds MNIST, else "
                         "~/.cache/unlearnbench/data)")
     g.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
-                   help="checkpoints (default $UNLEARNBENCH_CACHE, else ~/.cache/unlearnbench/checkpoints)")
+                   help="checkpoints: $UNLEARNBENCH_CACHE, else ~/.cache/unlearnbench/checkpoints")
     g.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
     g.add_argument("--no-download", action="store_true", help="never download a missing data set")
     g.add_argument("--workers", type=int, default=4, metavar="N", help="DataLoader workers (Food-101)")
@@ -77,9 +77,9 @@ def parser() -> ArgumentParser:
     p = ArgumentParser(prog=me, description=__doc__.split("\n\n")[0],
                        usage="%(prog)s --dataset NAME --model NAME --forget-class K\n       --method NAME [options]",
                        epilog=f"""examples:
-  {me} --dataset mnist --model resnet18 --forget-class 2 --method finetune
+  {me} --dataset mnist --model resnet18 --forget-class 2 --method finetune --budget steps
   {me} --dataset mnist --model resnet34 --forget-class 6 --seed 1 \\
-      --method pbu+fixed5 --config benchmarks/mnist_cpu.toml --hp fisher=mc --eval oracle=false
+      --method pbu+stop --config benchmarks/mnist_cpu.toml --hp fisher=mc --eval oracle=false
 Every KEY of --train/--data/--hp/--eval: docs/configuration.md. Methods and variants: --list.""")
     p.add_argument("--dataset", metavar="NAME", help="a data set (`unlearnbench list` names them)")
     p.add_argument("--model", metavar="NAME", help="any timm name (the paper's: `unlearnbench list`)")
@@ -95,6 +95,8 @@ Every KEY of --train/--data/--hp/--eval: docs/configuration.md. Methods and vari
     p.add_argument("--data", action="append", metavar="KEY=VALUE", help="data, e.g. train_per_class=500")
     p.add_argument("--hp", action="append", metavar="KEY=VALUE", help="method hyperparameter, e.g. lr=1e-4")
     p.add_argument("--eval", action="append", metavar="KEY=VALUE", help="evaluation, e.g. mia_members=0")
+    p.add_argument("--budget", choices=("epochs", "steps"), metavar="RULE",
+                   help="epochs or steps (default: the config's, else epochs)")
     p.add_argument("--pretrained", action="store_true", help="start θ* from timm's pretrained weights (hub)")
     p.add_argument("--pretrained-file", metavar="FILE", help="... or from this local weights file")
     p.add_argument("--list", action="store_true", help="list data sets, models, methods and variants")
@@ -114,10 +116,19 @@ def cell_from_args(args: object) -> Cell:
     cli_overrides = Overrides(parse_assignments(getattr(args, "data"), "--data"), model_opts,
                               parse_assignments(getattr(args, "train"), "--train"),
                               parse_assignments(getattr(args, "eval"), "--eval"),
-                              {method: parse_assignments(getattr(args, "hp"), "--hp")})
+                              {method: parse_assignments(getattr(args, "hp"), "--hp")},
+                              budget={"rule": args.budget} if getattr(args, "budget", None) else {})
+
+    def sizes(cfg: object, forget_class: int) -> tuple[int, int]:  # only a "steps" budget rule reads the data
+        from .data import train_sizes
+        from .runtime import default_data_root
+        root = getattr(args, "data_root", None)
+        return train_sizes(Path(root) if root else default_data_root(),
+                           download=not getattr(args, "no_download", False))(cfg, forget_class)  # type: ignore[arg-type]
+
     return resolve_cell(getattr(args, "dataset"), getattr(args, "model"), getattr(args, "forget_class"),
                         getattr(args, "seed"), method, overrides.merged(cli_overrides),
-                        unlearn_seed=getattr(args, "unlearn_seed"))
+                        unlearn_seed=getattr(args, "unlearn_seed"), sizes=sizes)
 
 
 def list_everything(width: int = 100) -> str:

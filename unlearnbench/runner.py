@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from . import progress
+from .budget import facts as budget_facts
 from .cache import CheckpointCache
 from .config import Cell, DataConfig, Setup, TrainRecipe, hash_view, stable_hash
 from .data import DataBundle, SampleSet, Tracker, Withheld, load_data
@@ -197,6 +198,19 @@ class Runner:
         n_forget = int((data.train.labels == cell.forget_class).sum())
         return Sizes(n_forget, n_train - n_forget, data.spec.num_classes, cell.setup.train)
 
+    def budget(self, cell: Cell) -> dict[str, Any]:
+        """The record's budget: its rule, and for a method with a schedule the epochs and steps it ran beside the
+        rule's and the published recipe's (unlearnbench.budget)."""
+        spec = get_method(cell.method)
+        schedule = None if spec.cached else spec.schedule
+        if schedule is None:
+            return budget_facts(None, cell.budget.rule, cell.hparams, cell.hparams, (), 0, 0, 0)
+        defaults = spec.resolve()
+        published = replace(cell.hparams, **{f: getattr(defaults, f) for f in schedule.fields})
+        n = self.sizes(cell)
+        return budget_facts(schedule, cell.budget.rule, cell.hparams, published, cell.hand_set, n.forget, n.retain,
+                            n.num_classes)
+
     def unlearn(self, cell: Cell) -> tuple[nn.Module, dict[str, Any]]:
         """Run the cell's method on a copy of θ*, timed alone. Returns (model, facts for the record)."""
         setup, spec = cell.setup, get_method(cell.method)
@@ -341,6 +355,7 @@ class Runner:
             "original_checkpoint": {"key": original_meta["key"], "sha256": original_meta["sha256"]},
             "test_forget_samples": int((labels == cell.forget_class).sum()),
             "test_retain_samples": int((labels != cell.forget_class).sum()),
+            "budget": self.budget(cell),
             "config_hash": cell.key, "config": cell.to_dict(),
             "versions": versions(), "device": describe_device(self.device), "threads": torch.get_num_threads(),
             "host": socket.gethostname(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -497,7 +497,7 @@ The sweep file's format: docs/configuration.md. What it writes: docs/records_and
 
 
 def _overrides(assignments: list[str]) -> Overrides:
-    tables: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}, "eval": {}}
+    tables: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}, "eval": {}, "budget": {}}
     methods: dict[str, dict[str, Any]] = {}
     for key, value in parse_assignments(assignments, "--set").items():
         parts = key.split(".")
@@ -508,8 +508,9 @@ def _overrides(assignments: list[str]) -> Overrides:
             get_method(parts[1]).resolve({parts[2]: value})
             methods.setdefault(parts[1], {})[parts[2]] = value
         else:
-            raise UsageError(f"--set {key}: expected data|model|train|eval.KEY or method.NAME.KEY")
-    return Overrides(tables["data"], tables["model"], tables["train"], tables["eval"], methods)
+            raise UsageError(f"--set {key}: expected data|model|train|eval|budget.KEY or method.NAME.KEY")
+    return Overrides(tables["data"], tables["model"], tables["train"], tables["eval"], methods,
+                     budget=tables["budget"])
 
 
 def _check_method_names(sweep_file: Path) -> None:
@@ -553,7 +554,13 @@ def _record_cells(path: Path, cells: Sequence[Cell]) -> None:
 
 def sweep_from_args(args: Any) -> Sweep:
     """The resolved sweep (its `--only` share) a parsed command line asks for; every cell checked, no data touched."""
-    return select_cells(load_sweep(args.config, _overrides(args.set)), selections(args.only))
+    def sizes(cfg: Any, forget_class: int) -> tuple[int, int]:  # only a "steps" budget rule reads the data
+        from .data import train_sizes
+        from .runtime import default_data_root
+        root = Path(args.data_root) if args.data_root else default_data_root()
+        return train_sizes(root, download=not args.no_download)(cfg, forget_class)
+
+    return select_cells(load_sweep(args.config, _overrides(args.set), sizes), selections(args.only))
 
 
 @cli

@@ -77,8 +77,11 @@ def make_optimizer(params: Iterable[Tensor], name: str, lr: float, weight_decay:
 def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable[Batch], loss_fn: LossFn,
                 runtime: Runtime, *, scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
                 should_stop: StopFn | None = None, after_backward: StepHook | None = None,
-                after_step: StepHook | None = None) -> StepLog:
+                after_step: StepHook | None = None, accumulate: bool = False) -> StepLog:
     """Forward, backward, step over `batches`. The model's train/eval mode is the caller's choice.
+
+    `accumulate`: the gradients are never zeroed here, so step k applies the sum of batches 1..k's gradients (what a
+    released loop that zeroes once before its loop does; the caller zeroes them first).
 
     `after_backward` / `after_step` let a method act on the gradients before the step (SalUn zeroes those of
     non-salient weights) or on the weights after it (and puts frozen ones back), without a loop of its own.
@@ -90,7 +93,8 @@ def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Ite
         with runtime.autocast():
             out = loss_fn(model, batch)
         loss, terms = out if isinstance(out, tuple) else (out, {})
-        optimizer.zero_grad(set_to_none=True)
+        if not accumulate:
+            optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
             if after_backward is not None:
