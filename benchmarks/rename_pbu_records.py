@@ -5,6 +5,10 @@ the sweep file now plans under the new name; it is then rewritten under that cel
 method name and key) and the budget facts the new records carry. Every other record of the old names is moved to
 `superseded/` beside `records/`, where the reporter does not read it.
 
+Records made before the budget rule existed carry no `budget`: each record whose key is a cell of the sweep file (the
+same run: the rule is applied at plan time, so the key holds the epochs that ran) is stamped with that cell's
+budget (the sweep file's rule, the epochs and steps) and `budget_stamped: true`; its results are untouched.
+
 COMMAND: python benchmarks/rename_pbu_records.py benchmarks/mnist_retain_free_steps.toml results/mnist_retain_free \
              --into results/mnist_retain_free_steps
          (seconds; reads the data only to count each class). --dry-run says what it would do.
@@ -59,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                      getattr(c.setup.data, "name") if k == "dataset" else
                      getattr(c.setup.model, "name") if k == "model" else c.setup.seed for k in IDENTITY)
                + (c.unlearn_seed, c.method): c for c in sweep.cells}
+    planned_by_key = {c.key: c for c in sweep.cells}
     into = (args.into or args.results) / "records"
     superseded = args.results / "superseded"
     renamed = moved = 0
@@ -90,7 +95,19 @@ def main(argv: list[str] | None = None) -> int:
                 superseded.mkdir(exist_ok=True)
                 path.rename(superseded / path.name)
             moved += 1
-    print(f"{renamed} renamed, {moved} moved to {superseded}")
+    stamped = 0
+    for path in sorted((args.results / "records").glob("*.json")):
+        record, problem = parse_record(path.read_bytes())
+        cell = planned_by_key.get(record["config_hash"]) if record is not None else None
+        if cell is None or "budget" in record:
+            continue
+        new = {**record, "config": {**record["config"], "budget": cell.to_dict()["budget"]}, "budget": runner.budget(cell),
+               "budget_stamped": True}
+        new.pop("digest", None)
+        if not args.dry_run:
+            RecordStore(args.results).write(new)
+        stamped += 1
+    print(f"{renamed} renamed, {moved} moved to {superseded}, {stamped} stamped with their cell's budget")
     return 0
 
 

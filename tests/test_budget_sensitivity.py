@@ -1,0 +1,45 @@
+"""unlearnbench.sensitivity: the same cells under two budget rules, side by side, on generated records."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from unlearnbench.store import RecordStore
+
+from unlearnbench import sensitivity
+
+
+def _write(root: Path, rule: str, cells: dict, theta: str = "aa") -> Path:
+    store = RecordStore(root).create()
+    for (seed, k, method), (forget, retain, steps) in cells.items():
+        store.write({"config_hash": f"{rule}{seed}{k}{method}", "dataset": "mnist", "model": "resnet34",
+                     "forget_class": k, "seed": seed, "method": method, "acc_forget": forget, "acc_retain": retain,
+                     "created": "2026-12-07T00:00:00+0000", "original_checkpoint": {"key": "o", "sha256": theta},
+                     "budget": {"rule": rule, **({} if steps is None else {"steps": steps})}})
+    return root
+
+
+def test_each_rule_side_by_side_with_its_ranks(tmp_path, capsys):
+    # two units (seed 0, classes 2 and 6); under "epochs" pbu forgets best in both, under "steps" delete does
+    epochs = {(0, 2, "original"): (98.0, 97.0, None), (0, 2, "pbu"): (1.0, 90.0, 80), (0, 2, "delete"): (3.0, 95.0, 160),
+              (0, 6, "pbu"): (0.5, 91.0, 80), (0, 6, "delete"): (2.0, 94.0, 160)}
+    steps = {(0, 2, "original"): (98.0, 97.0, None), (0, 2, "pbu"): (0.9, 60.0, 464), (0, 2, "delete"): (0.0, 93.0, 800),
+             (0, 6, "pbu"): (0.4, 70.0, 464), (0, 6, "delete"): (0.1, 92.0, 800)}
+    out = tmp_path / "sensitivity.md"
+    assert sensitivity.main([str(_write(tmp_path / "e", "epochs", epochs)), str(_write(tmp_path / "s", "steps", steps)),
+                        "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text == capsys.readouterr().out
+    assert "| 0 | 2 | PBU | 1.00 / 90.00 (80) | 0.90 / 60.00 (464) |" in text
+    assert "| 0 | 2 | Initial | 98.00 / 97.00 | 98.00 / 97.00 |" in text
+    # ranks among PBU and DELETE over the 2 units: A_Df epochs PBU 1, DELETE 2; steps DELETE 1, PBU 2; A_Dr DELETE first
+    assert "| PBU | 1.00 | 2.00 | 2.00 | 2.00 |" in text
+    assert "| DELETE | 2.00 | 1.00 | 1.00 | 1.00 |" in text
+
+
+def test_a_pair_from_two_thetas_is_refused(tmp_path):
+    one = {(0, 2, "pbu"): (1.0, 90.0, 80)}
+    with pytest.raises(SystemExit, match="two different θ"):
+        sensitivity.main([str(_write(tmp_path / "e", "epochs", one, "aa")),
+                        str(_write(tmp_path / "s", "steps", one, "bb"))])

@@ -1,0 +1,86 @@
+"""How a table moves with its budget rule: the same cells run under two rules, side by side.
+
+    python -m unlearnbench.sensitivity results/mnist_retain_free results/mnist_retain_free_steps \
+        --out results/mnist_retain_free/budget_sensitivity.md
+    (seconds: it reads records only)
+
+For every cell (data set, model, θ* seed, forget class, method) that both results directories have, it prints each
+rule's A_Df / A_Dr and the optimizer steps the rule gave the method (`budget.steps`; a stopping rule may end
+sooner), then each method's average rank per rule (1 = best; lowest A_Df, highest A_Dr; over the units (θ*, class)
+every method of that rule has, as `report --versus` ranks them), over the methods both rules ran. θ* (original) and
+the oracle (retrain) are the same cells under either rule and are left out of the ranks. A cell pair measured from
+two different θ* is refused.
+"""
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from pathlib import Path
+
+import pandas as pd
+
+from .paired import rank_table
+from .report import latest_per_seed, method_label, records_frame, theta_star
+from .store import load_records
+
+KEY = ["dataset", "model", "seed", "forget_class", "method"]
+FIXED = {"original", "retrain"}
+
+
+def frame(results: Path) -> tuple[pd.DataFrame, str, dict[tuple, str | None]]:
+    records, _ = latest_per_seed(load_records(results))
+    rules = {(r.get("budget") or {}).get("rule", "epochs") for r in records if r["method"] not in FIXED}
+    if len(rules) != 1:
+        raise SystemExit(f"{results}: records under {len(rules)} budget rules ({', '.join(sorted(rules))}), need one")
+    df = records_frame(records)
+    steps = {tuple(r[k] for k in KEY): (r.get("budget") or {}).get("steps") for r in records}
+    df["steps"] = [steps.get(tuple(row[k] for k in KEY)) for _, row in df.iterrows()]
+    thetas = {tuple(r[k] for k in KEY): theta_star(r) for r in records}
+    return df, rules.pop(), thetas
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = ArgumentParser(prog="python -m unlearnbench.sensitivity", description=__doc__.split("\n\n")[0])
+    ap.add_argument("first", type=Path)
+    ap.add_argument("second", type=Path)
+    ap.add_argument("--out", type=Path, help="also write the Markdown here")
+    args = ap.parse_args(argv)
+    (a, rule_a, theta_a), (b, rule_b, theta_b) = frame(args.first), frame(args.second)
+    both = a.merge(b, on=KEY, suffixes=(f" {rule_a}", f" {rule_b}"))
+    for _, row in both.iterrows():
+        k = tuple(row[c] for c in KEY)
+        if theta_a.get(k) != theta_b.get(k):
+            raise SystemExit(f"{k}: measured from two different θ*; not a pair")
+    methods = [m for m in dict.fromkeys(both["method"]) if m not in FIXED]
+    lines = [f"Budget rule \"{rule_a}\" ({args.first}) against \"{rule_b}\" ({args.second}): {len(both)} cells both "
+             f"ran, A_Df / A_Dr in %, steps = the optimizer steps the rule gave (a stopping rule may end sooner).", "",
+             f"| seed | class | method | {rule_a}: A_Df / A_Dr (steps) | {rule_b}: A_Df / A_Dr (steps) |",
+             "|---|---|---|---|---|"]
+    for _, r in both.sort_values(["seed", "forget_class"], kind="stable").iterrows():
+        cells = []
+        for rule in (rule_a, rule_b):
+            steps = r[f"steps {rule}"]
+            cells.append(f"{r[f'acc_forget {rule}']:.2f} / {r[f'acc_retain {rule}']:.2f}"
+                         + ("" if pd.isna(steps) else f" ({int(steps)})"))
+        lines.append(f"| {r['seed']} | {r['forget_class']} | {method_label(r['method'])} | {cells[0]} | {cells[1]} |")
+    ranks = {}
+    for rule, df in ((rule_a, a), (rule_b, b)):
+        shared = df[df["method"].isin(methods)]
+        shared = shared.merge(both[KEY], on=KEY)
+        ranks[rule] = rank_table(shared).set_index("method")
+    lines += ["", f"Average rank over the {int(ranks[rule_a]['units'].iloc[0])} units (θ*, class) both rules ran, among "
+              f"the {len(methods)} methods (1 = best):", "",
+              f"| method | A_Df rank, {rule_a} | A_Df rank, {rule_b} | A_Dr rank, {rule_a} | A_Dr rank, {rule_b} |",
+              "|---|---|---|---|---|"]
+    for m in methods:
+        lines.append(f"| {method_label(m)} | " + " | ".join(
+            f"{ranks[rule].loc[m, f'{metric}_rank']:.2f}" for metric in ("acc_forget", "acc_retain")
+            for rule in (rule_a, rule_b)) + " |")
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if args.out:
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
