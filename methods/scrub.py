@@ -117,14 +117,15 @@ def _cost(hp: ScrubHP, n: Sizes) -> float:
 
 
 def _epoch_steps(hp: ScrubHP, field: str, forget: int, retain: int, classes: int) -> int:
-    """A min epoch is a pass over D_r; its first `msteps` epochs also a max pass over D_f (`lr_decay_epochs` are not
-    scaled: with the published 3 epochs they never fire)."""
+    """A min epoch is a pass over D_r; its first `msteps` epochs also a max pass over D_f. `lr_decay_epochs` count
+    epochs too: the "steps" rule scales them with `epochs` (with the published 3 epochs they never fire, nor after)."""
     return batches(retain, hp.retain_batch_size) if field == "epochs" else batches(forget, hp.forget_batch_size)
 
 
 @register_method("scrub", hparams=ScrubHP, needs=("forget", "retain"), cost=_cost, schedule=Schedule(
     ("epochs", "msteps"), _epoch_steps, cifar10_class(
-        "meghdadk/SCRUB @98ffb11, large_scale_unlearning.ipynb lines 731, 739: msteps 2, epochs 3 (CIFAR-10 class 5)")))
+        "meghdadk/SCRUB @98ffb11, large_scale_unlearning.ipynb lines 731, 739: msteps 2, epochs 3 (CIFAR-10 class 5)"),
+    milestones=("lr_decay_epochs",)))
 def scrub(model: nn.Module, task: UnlearnTask, hp: ScrubHP, seed: int) -> nn.Module:
     """Student-teacher: max-steps push the student from θ* on D_f, min-steps keep it close on D_r (+ CE).
     Alternating epochs: a max pass over D_f (first msteps epochs), then a min pass over D_r."""

@@ -102,3 +102,18 @@ def test_no_committed_sweep_file_rescales_a_method_by_hand():
         if hand:
             found[path.name] = hand
     assert found == allowed
+
+
+def test_the_steps_rule_scales_an_lr_schedule_with_its_epochs():
+    """SCRUB's lr decays after epochs 3, 5, 9 and it runs 3: under "steps" at 1,000 / 9,000 images its 3 epochs of
+    ⌈45,000 / 128⌉ = 352 retain steps become round(1,056 / ⌈9,000 / 128⌉ = 71) = 15, a factor of 5, and the decays
+    move to 15, 25, 45: still after the last epoch, as published. Under "epochs" nothing moves."""
+    from unlearnbench.plan import Overrides, resolve_cell
+    sizes = lambda cfg, k: (1000, 9000)  # noqa: E731
+    steps = resolve_cell("mnist", "resnet34", 8, 0, "scrub", Overrides(budget={"rule": "steps"}), sizes=sizes)
+    assert (steps.hparams.epochs, steps.hparams.lr_decay_epochs) == (15, (15, 25, 45))
+    epochs = resolve_cell("mnist", "resnet34", 8, 0, "scrub", Overrides(), sizes=sizes)
+    assert (epochs.hparams.epochs, epochs.hparams.lr_decay_epochs) == (3, (3, 5, 9))
+    mine = resolve_cell("mnist", "resnet34", 8, 0, "scrub",
+                        Overrides(budget={"rule": "steps"}, method={"scrub": {"lr_decay_epochs": [2]}}), sizes=sizes)
+    assert mine.hparams.lr_decay_epochs == (2,)  # set by hand: kept

@@ -56,6 +56,9 @@ class Schedule:
     fields: tuple[str, ...]
     steps: StepsFn
     published: Published
+    # hyperparameters that count epochs of the first field (an lr schedule's milestones, a tuple): the "steps" rule
+    # scales them by the same factor, so that a schedule keeps its shape (a decay that never fires still never fires)
+    milestones: tuple[str, ...] = ()
 
 
 def batches(n: float, batch_size: int) -> int:
@@ -91,6 +94,14 @@ def rule_epochs(schedule: Schedule, hp: Any, rule: str, forget: int | None, reta
         pub = epochs * schedule.steps(hp, f, p.forget, p.retain, p.classes)
         out[f] = max(1, round(pub / schedule.steps(hp, f, forget, retain, classes)))
     return out
+
+
+def rule_milestones(schedule: Schedule, published_hp: Any, ruled: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
+    """Each milestone field of `published_hp` scaled as the rule scaled the schedule's first epoch count."""
+    first = schedule.fields[0]
+    before = getattr(published_hp, first)
+    factor = ruled[first] / before if before else 1.0
+    return {m: tuple(max(1, round(e * factor)) for e in getattr(published_hp, m)) for m in schedule.milestones}
 
 
 def steps_of(schedule: Schedule, hp: Any, forget: int, retain: int, classes: int) -> int:

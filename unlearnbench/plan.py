@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .budget import BudgetConfig, rule_epochs
+from .budget import BudgetConfig, rule_epochs, rule_milestones
 from .config import (SEED_MAX, Cell, DataConfig, EvalConfig, ModelConfig, Setup, TrainRecipe, build, check_ranges,
                      parse_assignments)
 from .errors import UsageError
@@ -207,7 +207,9 @@ def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method:
                 sizes = train_sizes(default_data_root())
             n_forget, n_retain = sizes(setup.data, forget_class)
             ruled = rule_epochs(spec_m.schedule, published, budget.rule, n_forget, n_retain, spec.num_classes)
-            hp = replace(hp, **{f: v for f, v in ruled.items() if f not in hand_set})
+            hp = replace(hp, **{f: v for f, v in ruled.items() if f not in hand_set},
+                         **{m: v for m, v in rule_milestones(spec_m.schedule, published, ruled).items()
+                            if m not in given})
             check_ranges(hp, f"method.{method} (its epochs under the {budget.rule} rule)")
     return Cell(setup, forget_class, method, hp, build(EvalConfig, ov.eval, where="eval"),
                 oracle=hparams(ORACLE), unlearn_seed=check_unlearn_seed(unlearn_seed, method), budget=budget,
