@@ -119,7 +119,7 @@ def _cost(hp: PBUHP, n: Sizes) -> float:
 
 @register_method("pbu", hparams=PBUHP, needs=("forget",), cost=_cost, schedule=SCHEDULE)
 def pbu(model: nn.Module, task: UnlearnTask, hp: PBUHP, seed: int) -> nn.Module:
-    """Partially blinded: ascend the forget class's log-likelihood, held near θ* by Fisher and L2 penalties."""
+    """Partially blinded: ascend the forget log-likelihood, held near θ* by Fisher and L2; 5 fixed epochs."""
     forget, runtime = task.forget, task.runtime
     start = time.perf_counter()
     fisher_by_name = diagonal_fisher(model, ((b.x, b.y) for b in forget.batches(512)), hp.fisher,

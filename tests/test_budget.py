@@ -117,3 +117,19 @@ def test_the_steps_rule_scales_an_lr_schedule_with_its_epochs():
     mine = resolve_cell("mnist", "resnet34", 8, 0, "scrub",
                         Overrides(budget={"rule": "steps"}, method={"scrub": {"lr_decay_epochs": [2]}}), sizes=sizes)
     assert mine.hparams.lr_decay_epochs == (2,)  # set by hand: kept
+
+
+def test_records_from_before_the_rule_read_under_todays_names(tmp_path):
+    """An old `pbu` record ran the stopping rule: it reads as `pbu+stop`; old `pbu+fixed5` as `pbu`; a record with a
+    `budget` field (made under the rule) keeps its name; the file is not rewritten."""
+    from unlearnbench.store import RecordStore, load_records
+    store = RecordStore(tmp_path).create()
+    base = {"dataset": "mnist", "model": "resnet34", "forget_class": 2, "seed": 0, "acc_forget": 0.0,
+            "acc_retain": 90.0, "created": "2026-12-01T00:00:00+0000"}
+    store.write({**base, "config_hash": "a", "method": "pbu", "config": {"method": {"name": "pbu", "stop": "forget_acc"}}})
+    store.write({**base, "config_hash": "b", "method": "pbu+fixed5", "config": {"method": {"stop": "none"}}})
+    store.write({**base, "config_hash": "c", "method": "pbu", "config": {"method": {"stop": "none"}},
+                 "budget": {"rule": "epochs"}})
+    names = {r["config_hash"]: r["method"] for r in load_records(tmp_path)}
+    assert names == {"a": "pbu+stop", "b": "pbu", "c": "pbu"}
+    assert '"method": "pbu"' in (tmp_path / "records" / "a.json").read_text()

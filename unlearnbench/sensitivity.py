@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from .paired import rank_table
-from .report import latest_per_seed, method_label, records_frame, theta_star
+from .report import _method_rank, latest_per_seed, method_label, records_frame, theta_star
 from .store import load_records
 
 KEY = ["dataset", "model", "seed", "forget_class", "method"]
@@ -50,12 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         k = tuple(row[c] for c in KEY)
         if theta_a.get(k) != theta_b.get(k):
             raise SystemExit(f"{k}: measured from two different θ*; not a pair")
-    methods = [m for m in dict.fromkeys(both["method"]) if m not in FIXED]
+    both = both.assign(order=both["method"].map(_method_rank)).sort_values(["seed", "forget_class", "order"],
+                                                                          kind="stable")
+    methods = [m for m in dict.fromkeys(both.sort_values("order", kind="stable")["method"]) if m not in FIXED]
     lines = [f"Budget rule \"{rule_a}\" ({args.first}) against \"{rule_b}\" ({args.second}): {len(both)} cells both "
              f"ran, A_Df / A_Dr in %, steps = the optimizer steps the rule gave (a stopping rule may end sooner).", "",
              f"| seed | class | method | {rule_a}: A_Df / A_Dr (steps) | {rule_b}: A_Df / A_Dr (steps) |",
              "|---|---|---|---|---|"]
-    for _, r in both.sort_values(["seed", "forget_class"], kind="stable").iterrows():
+    for _, r in both.iterrows():
         cells = []
         for rule in (rule_a, rule_b):
             steps = r[f"steps {rule}"]

@@ -105,4 +105,20 @@ def load_records(root: Path, warn: Callable[[str], None] | None = None) -> list[
                 warn(f"{path}: {problem}; skipped")
                 continue
             found[rec["config_hash"]] = rec
-    return list(found.values())
+    return [named_now(r) for r in found.values()]
+
+
+def named_now(record: dict[str, Any]) -> dict[str, Any]:
+    """A record under the name its method has today. Records made before the budget rule (no `budget` field) name PBU
+    as it was then: `pbu` ran the stopping rule, now `pbu+stop`, and `pbu+fixed5` the official schedule, now `pbu`
+    (CHANGELOG.md). Committed records were renamed on disk where their cell still exists; this covers the others (a
+    cell planned under a setting that has changed since). The file is not touched."""
+    if "budget" in record:
+        return record
+    method, config = record.get("method"), record.get("config")
+    hp = config.get("method", {}) if isinstance(config, dict) else {}
+    if method == "pbu+fixed5":
+        return {**record, "method": "pbu", "renamed_from": {"method": method}}
+    if method == "pbu" and isinstance(hp, dict) and hp.get("stop") == "forget_acc":
+        return {**record, "method": "pbu+stop", "renamed_from": {"method": method}}
+    return record
