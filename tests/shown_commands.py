@@ -93,6 +93,11 @@ def _resolve(tool: str, args: list[str]) -> None:
         ns = perf.parser().parse_args(args)
         assert set(ns.sections.split(",")) <= set(perf.SECTIONS), f"--sections {ns.sections}"
         assert set(ns.variants.split(",")) <= set(perf.VARIANTS), f"--variants {ns.variants}"
+    elif tool == "sensitivity":
+        from unlearnbench import sensitivity
+        ns = sensitivity.parser().parse_args(args)
+        missing = [str(p) for p in (ns.first, ns.second) if not (ROOT / p).is_dir()]
+        assert not missing, f"no results directory {missing}"
     else:
         raise AssertionError(f"unknown tool {tool!r}")
 

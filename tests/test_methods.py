@@ -64,7 +64,8 @@ def test_pbu_is_blind_by_construction(trained):
     tracker = Tracker(len(data.train.labels))
     task = _task(data, retain=False, trackers={"forget": tracker})
     assert isinstance(task.retain, Withheld)
-    out, _ = pbu(copy.deepcopy(model), task, PBUHP(lr=1e-3, batch_size=16, stop_every=2, epochs=30), seed=0)
+    hp = PBUHP(lr=1e-3, batch_size=16, stop="forget_acc", stop_every=2, epochs=30)  # pbu+stop: quick to forget
+    out, _ = pbu(copy.deepcopy(model), task, hp, seed=0)
     acc_f, _ = _accuracies(out, data)
     assert acc_f < 10
     assert tracker.distinct == 100  # every forget sample (the Fisher uses all of S_n), nothing else
@@ -73,7 +74,7 @@ def test_pbu_is_blind_by_construction(trained):
 @pytest.mark.slow
 def test_pbu_stops_by_the_blind_rule_or_runs_the_fixed_schedule(trained, caplog):
     model, data = trained
-    hp = PBUHP(lr=1e-3, batch_size=16, stop_every=2, epochs=30, fisher="mc")
+    hp = PBUHP(lr=1e-3, batch_size=16, stop="forget_acc", stop_every=2, epochs=30, fisher="mc")  # pbu+stop
     caplog.set_level("INFO", logger="unlearnbench")
     _, diag = pbu(copy.deepcopy(model), _task(data, retain=False), hp, seed=0)
     assert any("stopping" in r.message for r in caplog.records)
@@ -93,8 +94,8 @@ def test_pbu_stops_by_the_blind_rule_or_runs_the_fixed_schedule(trained, caplog)
 def test_pbu_holdout_keeps_the_probe_out_of_the_ascent(trained):
     """stop_holdout: the probe's images are never ascended on, so each epoch draws S_n minus the probe."""
     model, data = trained
-    never = PBUHP(lr=1e-3, batch_size=16, epochs=2, fisher="mc", stop_threshold=0.0, stop_every=10_000,
-                  stop_probe=20)
+    never = PBUHP(lr=1e-3, batch_size=16, epochs=2, fisher="mc", stop="forget_acc", stop_threshold=0.0,
+                  stop_every=10_000, stop_probe=20)
     draws = {}
     for holdout in (False, True):
         tracker = Tracker(len(data.train.labels))

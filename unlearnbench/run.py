@@ -77,7 +77,7 @@ def parser() -> ArgumentParser:
     p = ArgumentParser(prog=me, description=__doc__.split("\n\n")[0],
                        usage="%(prog)s --dataset NAME --model NAME --forget-class K\n       --method NAME [options]",
                        epilog=f"""examples:
-  {me} --dataset mnist --model resnet18 --forget-class 2 --method finetune --budget steps
+  {me} --dataset mnist --model resnet18 --forget-class 2 --method pbu --budget steps
   {me} --dataset mnist --model resnet34 --forget-class 6 --seed 1 \\
       --method pbu+stop --config benchmarks/mnist_cpu.toml --hp fisher=mc --eval oracle=false
 Every KEY of --train/--data/--hp/--eval: docs/configuration.md. Methods and variants: --list.""")

@@ -38,12 +38,16 @@ def frame(results: Path) -> tuple[pd.DataFrame, str, dict[tuple, str | None]]:
     return df, rules.pop(), thetas
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> ArgumentParser:
     ap = ArgumentParser(prog="python -m unlearnbench.sensitivity", description=__doc__.split("\n\n")[0])
-    ap.add_argument("first", type=Path)
-    ap.add_argument("second", type=Path)
+    ap.add_argument("first", type=Path, help="a results directory")
+    ap.add_argument("second", type=Path, help="a results directory of the same cells under another budget rule")
     ap.add_argument("--out", type=Path, help="also write the Markdown here")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     (a, rule_a, theta_a), (b, rule_b, theta_b) = frame(args.first), frame(args.second)
     both = a.merge(b, on=KEY, suffixes=(f" {rule_a}", f" {rule_b}"))
     for _, row in both.iterrows():
