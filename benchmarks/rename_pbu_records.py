@@ -19,14 +19,13 @@ from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
+from unlearnbench.catalog import RENAMED
 from unlearnbench.plan import load_sweep
 from unlearnbench.records import parse_record
 from unlearnbench.runner import Env, Runner
 from unlearnbench.runtime import default_cache_dir, default_data_root
-from unlearnbench.store import RecordStore
+from unlearnbench.store import RecordStore, named_now
 
-#: old name -> (new name, what the old name's configuration must show for the rename to hold)
-RENAMES = {"pbu": ("pbu+stop", {"stop": "forget_acc"}), "pbu+fixed5": ("pbu", {"stop": "none"})}
 IDENTITY = ("dataset", "model", "forget_class", "seed")
 
 
@@ -59,23 +58,22 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sweep = load_sweep(args.sweep)
     runner = Runner(Env(data_root=default_data_root(), cache_dir=default_cache_dir(), device="cpu", download=False))
-    planned = {tuple(getattr(c, "forget_class") if k == "forget_class" else
-                     getattr(c.setup.data, "name") if k == "dataset" else
-                     getattr(c.setup.model, "name") if k == "model" else c.setup.seed for k in IDENTITY)
-               + (c.unlearn_seed, c.method): c for c in sweep.cells}
+    planned = {(c.setup.data.name, c.setup.model.name, c.forget_class, c.setup.seed, c.unlearn_seed, c.method): c
+               for c in sweep.cells}
     planned_by_key = {c.key: c for c in sweep.cells}
     into = (args.into or args.results) / "records"
     superseded = args.results / "superseded"
     renamed = moved = 0
     for path in sorted((args.results / "records").glob("*.json")):
         record, problem = parse_record(path.read_bytes())
-        if record is None or record.get("method") not in RENAMES or "budget" in record:
+        if record is None or "budget" in record or record["method"] not in ("pbu", *RENAMED):
             continue
+        # the readers' own renaming (old pbu with the stopping rule -> pbu+stop, a RENAMED variant -> its new name);
+        # an old pbu record it leaves as it is ran neither schedule as today's names mean them
+        new_name = named_now(record)["method"]
         config = record["config"]
-        new_name, must = RENAMES[record["method"]]
         cell = planned.get(tuple(record[k] for k in IDENTITY) + (int(record.get("unlearn_seed") or 0), new_name))
-        if (cell is not None and all(config["method"].get(k) == v for k, v in must.items())
-                and same_run(config, cell)):
+        if new_name != record["method"] and cell is not None and same_run(config, cell):
             new = {**record, "method": new_name, "config": cell.to_dict(), "config_hash": cell.key,
                    "budget": runner.budget(cell),
                    "renamed_from": {"method": record["method"], "config_hash": record["config_hash"]}}

@@ -23,6 +23,11 @@ from typing import Any, Mapping, Sequence
 
 from .errors import did_you_mean
 
+#: Names a method or variant went by before, kept as data (as timm keeps its deprecations): `get_method` answers the
+#: old name with the new one and why, instead of "unknown method"; the record readers show old records under the new
+#: name (`store.named_now`).
+RENAMED = {"pbu+fixed5": ("pbu", "the official fixed 5-epoch schedule is PBU's default; its stopping rule is pbu+stop")}
+
 VARIANT_SEP = "+"  # a variant's name is "<base>+<what it changes>"
 #: Lines of `list` output wrap here.
 WIDTH = 100

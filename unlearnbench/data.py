@@ -520,11 +520,17 @@ def load_data(cfg: DataConfig, root: Path, *, download: bool = True, device: tor
 
 def train_sizes(root: Path, *, download: bool = False) -> Callable[[DataConfig, int], tuple[int, int]]:
     """(forget, retain) training images of a data config's forget class, read from the data under `root`: what a
-    budget rule that counts steps needs at plan time."""
+    budget rule that counts steps needs at plan time. The labels are read once per (root, config): a sweep asks for
+    every cell."""
 
     def sizes(cfg: DataConfig, forget_class: int) -> tuple[int, int]:
-        labels = load_data(cfg, root, download=download).train.labels
-        n_forget = int((labels == forget_class).sum())
-        return n_forget, len(labels) - n_forget
+        counts = _class_counts(Path(root), cfg, download)
+        return counts[forget_class], sum(counts) - counts[forget_class]
 
     return sizes
+
+
+@functools.lru_cache(maxsize=None)
+def _class_counts(root: Path, cfg: DataConfig, download: bool) -> tuple[int, ...]:
+    labels = load_data(cfg, root, download=download).train.labels
+    return tuple(int(n) for n in torch.bincount(torch.as_tensor(labels), minlength=int(labels.max()) + 1))

@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 from torch import nn
 
 from .budget import Schedule
-from .catalog import VARIANT_SEP, ordered
+from .catalog import RENAMED, VARIANT_SEP, ordered
 from .config import TrainRecipe, build
 from .data import SampleSet, Withheld
 from .errors import UsageError, did_you_mean
@@ -156,11 +156,6 @@ def register_variant(name: str, base: str, overrides: Mapping[str, Any], note: s
 
 def _discover() -> None:
     importlib.import_module("unlearnbench.methods")  # importing it registers every module in methods/
-
-
-#: Names a method or variant went by before, kept as data (as timm keeps its deprecations): the old name is answered
-#: with the new one and why, instead of "unknown method".
-RENAMED = {"pbu+fixed5": ("pbu", "the official fixed 5-epoch schedule is PBU's default; its stopping rule is pbu+stop")}
 
 
 def get_method(name: str) -> MethodSpec:

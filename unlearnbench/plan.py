@@ -32,8 +32,19 @@ from .files import check_input_file
 
 TABLES = ("data", "model", "train", "eval", "method", "budget")
 ORACLE = "retrain"  # the method every cell is measured against
-#: (forget, retain) training images of a data config's forget class (`data.train_sizes`)
+#: (forget, retain) training images of a data config's forget class (`data_sizes`)
 Sizes = Callable[[DataConfig, int], "tuple[int, int]"]
+
+
+def data_sizes(root: Path | None = None, download: bool = False) -> Sizes:
+    """The class sizes a "steps" budget rule scales by, read from the data under `root` (default: the default data
+    root) only when a cell first asks, once per data config (`data.train_sizes` memoizes), so that a command line that
+    needs no sizes answers before torch loads."""
+    def sizes(cfg: DataConfig, forget_class: int) -> tuple[int, int]:
+        from .data import train_sizes
+        from .runtime import default_data_root
+        return train_sizes(Path(root) if root else default_data_root(), download=download)(cfg, forget_class)
+    return sizes
 
 
 @dataclass(frozen=True)
@@ -201,11 +212,7 @@ def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method:
             def unset(name: str) -> dict[str, Any]:
                 return {k: v for k, v in configured(name).items() if k not in fields}
             published = spec_m.resolve(unset(method), unset(spec_m.base) if spec_m.base else None)
-            if sizes is None:
-                from .data import train_sizes
-                from .runtime import default_data_root
-                sizes = train_sizes(default_data_root())
-            n_forget, n_retain = sizes(setup.data, forget_class)
+            n_forget, n_retain = (sizes or data_sizes())(setup.data, forget_class)
             ruled = rule_epochs(spec_m.schedule, published, budget.rule, n_forget, n_retain, spec.num_classes)
             hp = replace(hp, **{f: v for f, v in ruled.items() if f not in hand_set},
                          **{m: v for m, v in rule_milestones(spec_m.schedule, published, ruled).items()

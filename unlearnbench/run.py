@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from . import progress
+from .budget import RULES
 from .catalog import check_method_name
 from .config import Cell, parse_assignments
 from .errors import ArgumentParser, UsageError, cli, prog
 from .files import check_dir, check_file
-from .plan import Overrides, overrides_from_file, resolve_cell
+from .plan import Overrides, data_sizes, overrides_from_file, resolve_cell
 from .records import append_jsonl
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ Every KEY of --train/--data/--hp/--eval: docs/configuration.md. Methods and vari
     p.add_argument("--data", action="append", metavar="KEY=VALUE", help="data, e.g. train_per_class=500")
     p.add_argument("--hp", action="append", metavar="KEY=VALUE", help="method hyperparameter, e.g. lr=1e-4")
     p.add_argument("--eval", action="append", metavar="KEY=VALUE", help="evaluation, e.g. mia_members=0")
-    p.add_argument("--budget", choices=("epochs", "steps"), metavar="RULE",
+    p.add_argument("--budget", choices=RULES, metavar="RULE",
                    help="epochs or steps (default: the config's, else epochs)")
     p.add_argument("--pretrained", action="store_true", help="start θ* from timm's pretrained weights (hub)")
     p.add_argument("--pretrained-file", metavar="FILE", help="... or from this local weights file")
@@ -118,13 +119,7 @@ def cell_from_args(args: object) -> Cell:
                               parse_assignments(getattr(args, "eval"), "--eval"),
                               {method: parse_assignments(getattr(args, "hp"), "--hp")},
                               budget={"rule": args.budget} if getattr(args, "budget", None) else {})
-
-    def sizes(cfg: object, forget_class: int) -> tuple[int, int]:  # only a "steps" budget rule reads the data
-        from .data import train_sizes
-        from .runtime import default_data_root
-        root = getattr(args, "data_root", None)
-        return train_sizes(Path(root) if root else default_data_root(),
-                           download=not getattr(args, "no_download", False))(cfg, forget_class)  # type: ignore[arg-type]
+    sizes = data_sizes(getattr(args, "data_root", None), download=not getattr(args, "no_download", False))
 
     return resolve_cell(getattr(args, "dataset"), getattr(args, "model"), getattr(args, "forget_class"),
                         getattr(args, "seed"), method, overrides.merged(cli_overrides),

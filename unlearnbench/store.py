@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Callable
 
+from .catalog import RENAMED
 from .files import atomic_write_json, guarded_lock, make_dirs, regular_file_problem, remove_stale_tmp
 from .records import parse_record, read_jsonl_checked, seal
 
@@ -117,8 +118,8 @@ def named_now(record: dict[str, Any]) -> dict[str, Any]:
         return record
     method, config = record.get("method"), record.get("config")
     hp = config.get("method", {}) if isinstance(config, dict) else {}
-    if method == "pbu+fixed5":
-        return {**record, "method": "pbu", "renamed_from": {"method": method}}
+    if method in RENAMED:
+        return {**record, "method": RENAMED[method][0], "renamed_from": {"method": method}}
     if method == "pbu" and isinstance(hp, dict) and hp.get("stop") == "forget_acc":
         return {**record, "method": "pbu+stop", "renamed_from": {"method": method}}
     return record

@@ -27,7 +27,7 @@ from . import progress
 from .config import Cell, Setup, parse_assignments
 from .errors import ArgumentParser, UsageError, WriteError, cli, prog
 from .files import atomic_write_bytes, atomic_write_json, check_dir, make_dirs, pid_alive, regular_file_problem
-from .plan import ORACLE, Overrides, Sweep, load_sweep, select_cells, selections
+from .plan import ORACLE, Overrides, Sweep, data_sizes, load_sweep, select_cells, selections
 from .run import add_env_options, env_from_args, setup_logging
 from .store import RecordStore
 
@@ -554,12 +554,7 @@ def _record_cells(path: Path, cells: Sequence[Cell]) -> None:
 
 def sweep_from_args(args: Any) -> Sweep:
     """The resolved sweep (its `--only` share) a parsed command line asks for; every cell checked, no data touched."""
-    def sizes(cfg: Any, forget_class: int) -> tuple[int, int]:  # only a "steps" budget rule reads the data
-        from .data import train_sizes
-        from .runtime import default_data_root
-        root = Path(args.data_root) if args.data_root else default_data_root()
-        return train_sizes(root, download=not args.no_download)(cfg, forget_class)
-
+    sizes = data_sizes(args.data_root, download=not args.no_download)  # read only under a "steps" rule
     return select_cells(load_sweep(args.config, _overrides(args.set), sizes), selections(args.only))
 
 
