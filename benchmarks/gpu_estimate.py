@@ -45,7 +45,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from unlearnbench.config import Cell, ModelConfig
 from unlearnbench.errors import UsageError
-from unlearnbench.method import Sizes, get_method
+from unlearnbench.method import Sizes
+from unlearnbench.registry import get_method
 from unlearnbench.models import create_model
 from unlearnbench.peak import gpu_spec
 from unlearnbench.perf_sections import training_flops_per_sample

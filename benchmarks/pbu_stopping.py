@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from unlearnbench.errors import UsageError, cli
-from unlearnbench.method import get_method
+from unlearnbench.registry import get_method
 from unlearnbench.plan import load_sweep, select_cells, selections
 from unlearnbench.run import add_env_options, env_from_args, setup_logging
 from unlearnbench.sweep import shared_runner

@@ -26,7 +26,7 @@ import pytest
 
 from unlearnbench import report, run, runner, sweep
 from unlearnbench.config import DataConfig, EvalConfig, ModelConfig, Range, TrainRecipe, param
-from unlearnbench.method import get_method, list_methods
+from unlearnbench.registry import get_method, list_methods
 
 REPO = Path(__file__).resolve().parent.parent
 DIR = object()  # a file table entry that is a directory

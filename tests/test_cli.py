@@ -200,7 +200,7 @@ def test_a_sweep_files_mistyped_method_answers_before_torch_loads(tmp_path):
 def test_list_method_prints_every_setting_with_default_range_and_source(capsys):
     import dataclasses
 
-    from unlearnbench.method import get_method
+    from unlearnbench.registry import get_method
     assert _console(["list", "pbu"]) == 0
     out = capsys.readouterr().out
     assert all(len(line) <= 100 for line in out.splitlines())

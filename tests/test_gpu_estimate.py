@@ -36,7 +36,8 @@ def test_wall_runs_theta_alone_then_the_rest_at_the_speedup_but_not_below_the_lo
 
 def test_a_method_whose_settings_changed_is_rescaled_by_its_steps():
     from unlearnbench.config import TrainRecipe
-    from unlearnbench.method import Sizes, get_method
+    from unlearnbench.method import Sizes
+    from unlearnbench.registry import get_method
     sizes = Sizes(6000, 54000, 10, TrainRecipe(batch_size=128))
     current = get_method("finetune").resolve({})  # batch 48 (the official code's)
     ratio, note = est.step_ratio("finetune", {"name": "finetune", "batch_size": 0, "scheduler": "cosine"}, current,

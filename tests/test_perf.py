@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from unlearnbench.method import list_methods
+from unlearnbench.registry import list_methods
 from unlearnbench.perf import main
 
 CONFIG = """

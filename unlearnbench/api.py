@@ -176,15 +176,14 @@ class MethodInfo:
     spec: "MethodSpec | None" = field(default=None, repr=False)  # the registry's entry (hparams class, function)
 
     def __str__(self) -> str:
-        from .catalog import describe_method
+        from .registry import describe_method
         return describe_method(self.name)
 
 
 def get_method(name: str) -> MethodInfo:
     """A registered method or variant: its one line, the data it needs, and `defaults` (each setting's default,
     valid range and source). UsageError with "did you mean" for an unknown name."""
-    from .catalog import settings
-    from .method import get_method as spec_of
+    from .registry import get_method as spec_of, settings
     spec = spec_of(name)
     defaults = {s["name"]: Setting(s["default"], s["type"], s["range"], s["source"]) for s in settings(name)}
     return MethodInfo(name, spec.summary, spec.needs, spec.base, spec.cached, defaults, spec)
@@ -192,7 +191,7 @@ def get_method(name: str) -> MethodInfo:
 
 def list_methods(variants: bool = True) -> list[str]:
     """Every registered method (the paper's first) each followed by its variants; `variants=False`: methods only."""
-    from .method import list_methods as names
+    from .registry import list_methods as names
     return names(variants)
 
 
@@ -215,7 +214,8 @@ def register_method(name: str, **kw: Any) -> Any:
 
 
 def register_variant(name: str, base: str, overrides: Mapping[str, Any], note: str) -> None:
-    from .method import get_method as spec_of, register_variant as register
+    from .method import register_variant as register
+    from .registry import get_method as spec_of
     spec_of(base)  # loads the built-in methods first, so a variant of one of them finds its base
     register(name, base, overrides, note)
 

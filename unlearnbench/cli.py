@@ -64,7 +64,7 @@ def list_parser() -> ArgumentParser:
 def list_main(argv: Sequence[str] | None = None) -> int:
     args = list_parser().parse_args(argv)
     if args.method is not None:
-        from .catalog import check_method_name, describe_method
+        from .registry import check_method_name, describe_method
         check_method_name(args.method)  # "did you mean", before torch loads
         print(describe_method(args.method))
         return 0

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import ModelConfig
-from .method import list_methods
+from .registry import list_methods
 from .peak import Peak, ceiling, gpu_theoretical_peak, host_cpu_peak
 from .perf import VARIANTS
 from .plan import Overrides, resolve_cell
@@ -102,7 +102,8 @@ def section_methods(runner: Runner, model: str, forget_class: int, ov: Overrides
         cell = resolve_cell("mnist", model, forget_class, 0, method, ov)
         original, meta, _ = runner.original(cell.setup)  # trained (and cached) once, not timed here
         task, trackers = runner.task(cell)
-        from .method import get_method, split_output
+        from .method import split_output
+        from .registry import get_method
         spec = get_method(method)
         work = copy.deepcopy(original)
         out: list[torch.nn.Module] = []

@@ -50,7 +50,6 @@ from typing import Sequence
 import numpy as np
 
 from . import stats
-from .catalog import VARIANT_SEP
 from .errors import ArgumentParser, UsageError, cli, prog
 from .files import check_dir, inside, regular_file_problem, stable_token, write_if_changed
 from .store import load_records
@@ -68,8 +67,8 @@ pd = _Deferred()
 
 
 def list_methods() -> list[str]:
-    """The registry's order (imported when a report is built: the method modules load torch)."""
-    from .method import list_methods as registered
+    """The registry's order (loaded when a report is built: the method modules load torch)."""
+    from .registry import list_methods as registered
     return registered()
 
 KEYS = ["dataset", "model", "forget_class", "method"]
@@ -107,11 +106,6 @@ METRICS: dict[str, Metric] = {
 }
 EXTRA = ["mia", "mia_gap", "zrf", "kl_to_retrain", "activation_distance", "acc_forget_gap", "acc_retain_gap",
          "unlearn_seconds", "speedup", "forget_samples_seen", "retain_samples_seen"]
-METHOD_NAMES = {"original": "Initial", "retrain": "Retrain", "finetune": "Fine-tune",
-                "fast_effective": "Fast-Effective", "bad_teaching": "Bad Teaching", "pbu": "PBU",
-                "grad_ascent": "NegGrad", "boundary_shrink": "Boundary Shrink", "boundary_expand": "Boundary Expanding",
-                "jit": "JiT", "delete": "DELETE", "ssd": "SSD", "lfssd": "LFSSD", "scrub": "SCRUB",
-                "neggrad_plus": "NegGrad+", "salun": "SalUn", "l1_sparse": "l1-sparse", "random_label": "Random labels"}
 DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar100": "CIFAR-100", "food101": "Food-101"}
 MODEL_NAMES = {"resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50",
                "densenet121": "DenseNet-121", "convnext_large": "ConvNeXt-L", "convnext_atto": "ConvNeXt-Atto",
@@ -181,10 +175,9 @@ def _interval(part: pd.DataFrame, metric: str) -> tuple[float, float]:
 
 
 def method_label(method: str) -> str:
-    """The column name of a method: the paper's name, a variant as '<base> +<what>'."""
-    base, sep, what = method.partition(VARIANT_SEP)
-    name = METHOD_NAMES.get(base, base)
-    return f"{name} +{what}" if sep else name
+    """The column name of a method: its registered display name, a variant as '<base> +<what>'."""
+    from .registry import method_label as label
+    return label(method)
 
 
 def _method_rank(method: str) -> int:
@@ -908,7 +901,7 @@ def record_budget(record: dict) -> dict:
     if isinstance(record.get("budget"), dict):
         return record["budget"]
     try:
-        from .method import get_method
+        from .registry import get_method
         spec = get_method(str(record.get("method")))
     except (UsageError, ImportError):
         return {"rule": "epochs"}
@@ -1022,13 +1015,13 @@ def _collapse_table(runs: dict[str, list[str]], collapsed: dict[str, list[str]])
 
 
 def _method_groups(methods: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """The methods split by the registry's groups (`unlearnbench.methods.GROUPS`: the paper's, the retain-free
-    rivals, the baselines), each variant with its method, in the given order; groups without a method are left out."""
-    from unlearnbench.methods import GROUPS
-    title = {name: group for group, names in GROUPS for name in names}
+    """The methods split by the groups they are registered in (the paper's, the retain-free rivals, the baselines;
+    `catalog.GROUP_TITLES`), each variant with its method, in the given order; groups without a method are left
+    out."""
+    from .registry import group_title
     out: dict[str, list[str]] = {}
     for m in methods:
-        out.setdefault(title.get(m.partition(VARIANT_SEP)[0], "other methods"), []).append(m)
+        out.setdefault(group_title(m), []).append(m)
     return list(out.items())
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from . import progress
 from .budget import RULES
-from .catalog import check_method_name
+from .registry import check_method_name
 from .config import Cell, parse_assignments
 from .errors import ArgumentParser, UsageError, cli, prog
 from .files import check_dir, check_file
@@ -129,7 +129,8 @@ def cell_from_args(args: object) -> Cell:
 def list_everything(width: int = 100) -> str:
     """Data sets, models, methods and variants, each method with the data it declares and its one line, wrapped at
     `width` (`unlearnbench list METHOD` gives one method's settings). Read from the source, so without torch: at once."""
-    from .catalog import dataset_names, method_entries, model_names, wrap
+    from .catalog import dataset_names, model_names, wrap
+    from .registry import method_entries
     lines = [*wrap("datasets: " + ", ".join(dataset_names()), "  ", width),
              *wrap("models: " + ", ".join(model_names()) + " (or any timm name)", "  ", width), "methods:"]
     entries = method_entries()
@@ -149,7 +150,7 @@ NEEDS = {frozenset(): "none", frozenset({"retain"}): "D_r", frozenset({"forget"}
 def methods_markdown(docs: str = "docs/methods.md") -> str:
     """The methods table the README shows: every method and variant in `--list` order, the data it declares, its one
     line, and a link to its section of the methods page (a variant links to its base method's)."""
-    from .method import get_method, list_methods
+    from .registry import get_method, list_methods
     rows = ["| method | data | what it does | docs |", "|---|---|---|---|"]
     for name in list_methods():
         spec = get_method(name)
@@ -162,7 +163,7 @@ def methods_markdown(docs: str = "docs/methods.md") -> str:
 def plan_text(runner: "Runner", cell: Cell) -> str:
     """What a one-cell run will do before it starts: what it trains (θ*, the oracle) or finds in the cache, and the
     planner's rough estimate of how long it takes on this host (the same estimate a sweep prints)."""
-    from .method import get_method
+    from .registry import get_method
     from .sweep import CALIBRATION_FILE, TIMED_STEPS, Job, Plan, estimate, oracle_key
     s = cell.setup
     runner.data(s.data)  # missing data: its one-line error comes before any estimate

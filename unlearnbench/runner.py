@@ -21,10 +21,11 @@ from .budget import facts as budget_facts
 from .cache import CheckpointCache
 from .config import Cell, DataConfig, Setup, TrainRecipe, hash_view, stable_hash
 from .data import DataBundle, SampleSet, Tracker, Withheld, load_data
-from .method import Sizes, UnlearnTask, get_method, split_output
+from .method import Sizes, UnlearnTask, split_output
 from .metrics import activation_distance, kl_divergence, mia_score, speedup, zrf
 from .models import create_model, live_residual_branches
 from .plan import ORACLE
+from .registry import get_method
 from .runtime import (DATA_ORDER, Runtime, describe_device, deterministic, generator, resolve_device, torch_threads,
                       versions)
 from .train import accuracy, fit, forget_retain_accuracy, predict, predict_batch_statistics

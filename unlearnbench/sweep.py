@@ -193,7 +193,7 @@ def make_plan(sweep: Sweep, store: RecordStore, cache: CheckpointCache, runner: 
     that class is measured against), then its other cells. Completing one seed before the next means that a sweep
     stopped early leaves whole tables for the seeds it did, not scattered cells. Recorded cells are not jobs, and an
     original whose cells are all recorded is not trained (results moved to a machine with an empty cache)."""
-    from .method import get_method
+    from .registry import get_method
     setups = sweep.setups
     todo: list[Cell] = []
     corrupt: list[tuple[Path, str]] = []
@@ -220,7 +220,7 @@ def oracle_key(runner: Runner, cell: Cell) -> str | None:
     """The cached oracle this cell trains or loads: a retrain cell's own model, or, for any other cell measured
     against the oracle (`eval.oracle`), the retrain of its class, which a share of a grid without its retrain cells
     (`--only method=pbu`) still trains."""
-    from .method import get_method
+    from .registry import get_method
     if get_method(cell.method).cached:
         return runner.method_key(cell)
     return runner.method_key(runner.oracle_cell(cell)) if cell.eval.oracle else None
@@ -297,7 +297,7 @@ def _read_calibration(path: Path) -> dict[str, Any]:
 
 def estimate(plan: Plan, runner: Runner) -> float:
     """Rough seconds for the plan's jobs on this device: each job's sample-steps × measured seconds per sample."""
-    from .method import get_method
+    from .registry import get_method
     rate: dict[tuple[Any, ...], float] = {}
     oracles: set[str] = set()
     total = 0.0
@@ -504,7 +504,7 @@ def _overrides(assignments: list[str]) -> Overrides:
         if parts[0] in tables and len(parts) == 2:
             tables[parts[0]][parts[1]] = value
         elif parts[0] == "method" and len(parts) == 3:
-            from .method import get_method
+            from .registry import get_method
             get_method(parts[1]).resolve({parts[2]: value})
             methods.setdefault(parts[1], {})[parts[2]] = value
         else:
@@ -515,7 +515,7 @@ def _overrides(assignments: list[str]) -> Overrides:
 
 def _check_method_names(sweep_file: Path) -> None:
     """A mistyped method name in the sweep file's `methods` lists, answered before torch loads."""
-    from .catalog import check_method_name
+    from .registry import check_method_name
     from .plan import read_toml
     try:
         doc = read_toml(sweep_file)
