@@ -37,10 +37,10 @@ from typing import Sequence
 import torch
 
 from unlearnbench.config import parse_assignments
-from unlearnbench.errors import UsageError, cli
+from unlearnbench.cli.options import add_env_options, cli, env_from_args
+from unlearnbench.errors import UsageError
 from unlearnbench.methods.bad_teaching import chosen_teacher, incompetent_teacher, prefers
 from unlearnbench.plan import Overrides, load_sweep, one_cell, selections
-from unlearnbench.run import add_env_options, env_from_args
 from unlearnbench.sweep import shared_runner
 from unlearnbench.train import predict
 

@@ -35,12 +35,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from unlearnbench.errors import UsageError, cli
+from unlearnbench.cli.options import add_env_options, cli, env_from_args
+from unlearnbench.errors import UsageError
 from unlearnbench.files import atomic_write_bytes, atomic_write_jsonl, read_json_lines
 from unlearnbench.plan import load_sweep, one_cell, select_cells, selections
 from unlearnbench.report import COLLAPSE, DATASET_NAMES, MODEL_NAMES, is_collapse, method_label
 from unlearnbench.store import load_records
-from unlearnbench.run import add_env_options, env_from_args
 from unlearnbench.runtime import deterministic, describe_device
 from unlearnbench.sweep import shared_runner
 from unlearnbench.train import forget_retain_accuracy, predict, predict_batch_statistics, recalibrate_bn

@@ -18,10 +18,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
-from unlearnbench.errors import UsageError, cli
+from unlearnbench.cli.options import add_env_options, cli, env_from_args, setup_logging
+from unlearnbench.errors import UsageError
 from unlearnbench.registry import get_method
 from unlearnbench.plan import load_sweep, select_cells, selections
-from unlearnbench.run import add_env_options, env_from_args, setup_logging
 from unlearnbench.sweep import shared_runner
 from unlearnbench.train import forget_retain_accuracy, predict
 

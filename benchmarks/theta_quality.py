@@ -36,11 +36,10 @@ import torch
 from torch import nn
 
 from unlearnbench.config import parse_assignments
-from unlearnbench.errors import cli
+from unlearnbench.cli.options import add_env_options, cli, env_from_args, setup_logging
 from unlearnbench.files import atomic_write_bytes, atomic_write_jsonl, read_json_lines
 from unlearnbench.models import count_parameters
 from unlearnbench.plan import Overrides, load_sweep, select_cells, selections
-from unlearnbench.run import add_env_options, env_from_args, setup_logging
 from unlearnbench.runner import theta_warning
 from unlearnbench.runtime import describe_device, versions
 from unlearnbench.sweep import shared_runner

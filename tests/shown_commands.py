@@ -69,18 +69,18 @@ def check_call(tool: str, args: list[str]) -> None:
 
 
 def _resolve(tool: str, args: list[str]) -> None:
-    from unlearnbench import cli
+    from unlearnbench.cli import listing
     if tool == "":
         assert not args or args[0] in ("-h", "--help", "--version"), f"unknown option {args[0]}"
     elif tool == "list":
-        cli.list_parser().parse_args(args)
+        listing.list_parser().parse_args(args)
     elif tool == "run":
-        from unlearnbench import run
+        from unlearnbench.cli import run
         ns = run.parser().parse_args(args)
         if not ns.list:
             run.cell_from_args(ns)
     elif tool == "sweep":
-        from unlearnbench import sweep
+        from unlearnbench.cli import sweep
         sweep.sweep_from_args(sweep.parser().parse_args(args))
     elif tool == "report":
         from unlearnbench import report
@@ -89,7 +89,7 @@ def _resolve(tool: str, args: list[str]) -> None:
         unknown = [m for m in ns.metrics.split(",") if m.strip() not in report.METRICS]
         assert not unknown, f"unknown metric(s) {unknown}"
     elif tool == "perf":
-        from unlearnbench import perf
+        from unlearnbench.cli import perf
         ns = perf.parser().parse_args(args)
         assert set(ns.sections.split(",")) <= set(perf.SECTIONS), f"--sections {ns.sections}"
         assert set(ns.variants.split(",")) <= set(perf.VARIANTS), f"--variants {ns.variants}"

@@ -152,8 +152,8 @@ def readme_block(name: str) -> str:
 
 
 def test_the_readme_methods_table_is_the_registry():
-    from unlearnbench.run import methods_markdown
-    assert readme_block("methods table") == methods_markdown(), "regenerate it with `unlearnbench list --markdown`"
+    from unlearnbench.cli.listing import methods_table
+    assert readme_block("methods table") == methods_table(), "regenerate it with `unlearnbench list --markdown`"
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -256,11 +256,12 @@ def test_the_robustness_grid_is_its_records(tmp_path):
 
 def test_the_cli_page_lists_every_option_of_every_command():
     """docs/cli.md names every option of every subcommand's own parser (perf's: there or in docs/performance.md)."""
-    from unlearnbench import cli, perf, report, run, sweep
+    from unlearnbench import report
+    from unlearnbench.cli import listing, perf, run, sweep
     page = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     perf_page = page + (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     parsers = {"run": (run.parser(), page), "sweep": (sweep.parser(), page), "report": (report.parser(), page),
-               "perf": (perf.parser(), perf_page), "list": (cli.list_parser(), page)}
+               "perf": (perf.parser(), perf_page), "list": (listing.list_parser(), page)}
     missing = [f"{name} {option}" for name, (parser, text) in parsers.items() for action in parser._actions
                for option in action.option_strings
                if option.startswith("--") and option != "--help" and f"`{option}" not in text

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from unlearnbench.records import read_jsonl
-from unlearnbench.run import main
+from unlearnbench.cli.run import main
 
 pytestmark = pytest.mark.slow  # trains on real MNIST: `make test-fast` leaves these out
 

@@ -72,7 +72,7 @@ def test_variants_are_listed_after_their_base_with_a_note():
             assert name.startswith(spec.base + "+") and spec.summary == spec.note and "\n" not in spec.note
             assert spec.resolve() != get_method(spec.base).resolve()  # a variant changes something
             assert spec.fn is get_method(spec.base).fn and spec.needs == get_method(spec.base).needs
-    from unlearnbench.run import list_everything
+    from unlearnbench.cli.listing import list_everything
     assert "pbu+stop" in list_everything() and "a blind stopping rule" in list_everything()
 
 

@@ -17,7 +17,7 @@ from unlearnbench.errors import UsageError
 from unlearnbench.method import MethodSpec
 from unlearnbench.plan import load_sweep, one_cell, selections
 from unlearnbench.store import RecordStore
-from unlearnbench.sweep import main
+from unlearnbench.cli.sweep import main
 
 pytestmark = pytest.mark.slow  # trains on real MNIST: `make test-fast` leaves these out
 

@@ -89,7 +89,7 @@ def run_sweep(config: str | Path, *, results: str | Path | None = None, only: Ma
     "retrain"]} (`--only`); `set`: e.g. {"train.epochs": 1} (`--set`). Raises UsageError for bad input and
     RuntimeError when jobs failed (their tracebacks are under <results>/logs/)."""
     from .plan import load_sweep
-    from .sweep import main
+    from .cli.sweep import main
     argv = ["--config", str(config), "--jobs", str(jobs)]
     for key, value in (only or {}).items():
         values = value if isinstance(value, (list, tuple)) else [value]

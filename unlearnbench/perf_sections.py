@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import sys
 import time
-from typing import Callable, Sequence
+from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from .config import ModelConfig
 from .registry import list_methods
 from .peak import Peak, ceiling, gpu_theoretical_peak, host_cpu_peak
-from .perf import VARIANTS
 from .plan import Overrides, resolve_cell
 from .runner import Runner
 from .runtime import deterministic, generator
@@ -249,9 +248,10 @@ def section_flops(runner: Runner, model_name: str, steps: int) -> str:
 # (e) options
 # --------------------------------------------------------------------------------------------------------------------
 def section_options(runner: Runner, model_name: str, steps: int, per_class: int,
-                    names: Sequence[str] = tuple(VARIANTS)) -> str:
+                    variants: Mapping[str, tuple[str, Mapping[str, object]]]) -> str:
+    """`variants`: name → (label, training-recipe options), the baseline the others are divided by first."""
     rows = []
-    for label, opts in [VARIANTS[n] for n in dict.fromkeys(("fp32", *names))]:  # fp32 first, each once
+    for label, opts in variants.values():
         cell = resolve_cell("mnist", model_name, 2, 0, "original",
                             Overrides(data={"train_per_class": per_class}, train={"epochs": 1, **opts}))
         setup = cell.setup

@@ -50,7 +50,8 @@ from typing import Sequence
 import numpy as np
 
 from . import stats
-from .errors import ArgumentParser, UsageError, cli, prog
+from .cli.options import ArgumentParser, cli, prog
+from .errors import UsageError
 from .files import check_dir, inside, regular_file_problem, stable_token, write_if_changed
 from .store import load_records
 
