@@ -94,7 +94,7 @@ def _resolve(tool: str, args: list[str]) -> None:
         assert set(ns.sections.split(",")) <= set(perf.SECTIONS), f"--sections {ns.sections}"
         assert set(ns.variants.split(",")) <= set(perf.VARIANTS), f"--variants {ns.variants}"
     elif tool == "sensitivity":
-        from unlearnbench import sensitivity
+        from unlearnbench.cli import sensitivity
         ns = sensitivity.parser().parse_args(args)
         missing = [str(p) for p in (ns.first, ns.second) if not (ROOT / p).is_dir()]
         assert not missing, f"no results directory {missing}"
