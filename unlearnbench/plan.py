@@ -289,10 +289,19 @@ def selections(items: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
-def one_cell(sweep: Sweep, chosen: Mapping[str, str]) -> Cell:
+def sweep_share(path: Path, chosen: Mapping[str, str] | None = None, extra: Overrides | None = None, *,
+                data_root: Path | None = None, download: bool = False) -> Sweep:
+    """The cells of sweep file `path` that the `--only` selections `chosen` pick (all without), `extra` over the
+    file, planned as `sweep --only` plans them: a "steps" budget rule reads its class sizes from `data_root` (default:
+    the default data root). What the sweep command and every script that explains cells of a sweep start from."""
+    sizes = data_sizes(data_root, download=download)  # read only under a "steps" rule
+    return select_cells(load_sweep(Path(path), extra, sizes), chosen or {})
+
+
+def one_cell(sweep: Sweep, chosen: Mapping[str, str] | None = None) -> Cell:
     """The one cell of `sweep` that the selections name (a script that explains one cell); UsageError naming the
     keys still open when several match."""
-    cells = select_cells(sweep, chosen).cells
+    cells = select_cells(sweep, chosen or {}).cells
     if len(cells) == 1:
         return cells[0]
     open_keys = {k: list(dict.fromkeys(f(c) for c in cells)) for k, f in SELECTORS.items()}

@@ -28,7 +28,8 @@ _INVOKED_AS: ContextVar[str | None] = ContextVar("invoked_as", default=None)
 #: A command module → the module its errors are reported under outside the console script: the `python -m` name that
 #: runs it (`list` has none of its own: `python -m unlearnbench.cli list`).
 PYTHON_M = {"unlearnbench.cli.run": "unlearnbench.run", "unlearnbench.cli.sweep": "unlearnbench.sweep",
-            "unlearnbench.cli.perf": "unlearnbench.perf", "unlearnbench.cli.listing": "unlearnbench.cli"}
+            "unlearnbench.cli.perf": "unlearnbench.perf", "unlearnbench.cli.sensitivity": "unlearnbench.sensitivity",
+            "unlearnbench.cli.listing": "unlearnbench.cli"}
 
 
 def prog(tool: str) -> str:
@@ -85,6 +86,8 @@ def cli(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] 
 
     def say(message: object) -> None:
         module = _INVOKED_AS.get() or PYTHON_M.get(main.__module__, main.__module__)
+        if module.startswith("unlearnbench.studies."):  # run as `python benchmarks/<name>.py`, named as argparse does
+            module = module.rpartition(".")[2] + ".py"
         if module == "__main__":  # run as `python -m unlearnbench.X`: the module's real name is in its spec
             spec = getattr(sys.modules["__main__"], "__spec__", None)
             module = spec.name if spec is not None else os.path.basename(sys.argv[0])  # a script, as argparse names it

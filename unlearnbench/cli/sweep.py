@@ -20,7 +20,7 @@ from .. import sweep as engine
 from ..config import Cell, parse_assignments
 from ..errors import UsageError
 from ..files import atomic_write_bytes, atomic_write_json, check_dir, make_dirs, regular_file_problem
-from ..plan import Overrides, Sweep, data_sizes, load_sweep, select_cells, selections
+from ..plan import Overrides, Sweep, selections, sweep_share
 from ..progress import duration
 from ..store import RecordStore
 from .options import ArgumentParser, add_env_options, cli, env_from_args, prog, setup_logging
@@ -118,8 +118,8 @@ def _record_cells(path: Path, cells: Sequence[Cell]) -> None:
 
 def sweep_from_args(args: Any) -> Sweep:
     """The resolved sweep (its `--only` share) a parsed command line asks for; every cell checked, no data touched."""
-    sizes = data_sizes(args.data_root, download=not args.no_download)  # read only under a "steps" rule
-    return select_cells(load_sweep(args.config, _overrides(args.set), sizes), selections(args.only))
+    return sweep_share(args.config, selections(args.only), _overrides(args.set), data_root=args.data_root,
+                       download=not args.no_download)
 
 
 @cli
