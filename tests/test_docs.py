@@ -151,6 +151,14 @@ def readme_block(name: str) -> str:
     return m.group(1)
 
 
+def test_the_record_reference_table_is_the_schema():
+    text = (ROOT / "docs" / "records_and_cache.md").read_text()
+    m = re.search(r"<!-- field table:[^\n]*-->\n(.*?)<!-- end of field table -->", text, re.S)
+    assert m, "docs/records_and_cache.md: the field table's markers are missing"
+    from unlearnbench.records import fields_markdown
+    assert m.group(1) == fields_markdown(), "regenerate it from unlearnbench.records.fields_markdown()"
+
+
 def test_the_readme_methods_table_is_the_registry():
     from unlearnbench.cli.listing import methods_table
     assert readme_block("methods table") == methods_table(), "regenerate it with `unlearnbench list --markdown`"
