@@ -83,10 +83,11 @@ def _resolve(tool: str, args: list[str]) -> None:
         from unlearnbench.cli import sweep
         sweep.sweep_from_args(sweep.parser().parse_args(args))
     elif tool == "report":
-        from unlearnbench import report
+        from unlearnbench.aggregate import METRICS
+        from unlearnbench.cli import report
         ns = report.parser().parse_args(args)
         assert {f.strip() for f in ns.format.split(",")} <= {"csv", "tex", "md"}, f"--format {ns.format}"
-        unknown = [m for m in ns.metrics.split(",") if m.strip() not in report.METRICS]
+        unknown = [m for m in ns.metrics.split(",") if m.strip() not in METRICS]
         assert not unknown, f"unknown metric(s) {unknown}"
     elif tool == "perf":
         from unlearnbench.cli import perf

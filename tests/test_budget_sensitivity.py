@@ -3,11 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from unlearnbench.store import RecordStore
-
 from unlearnbench.cli import sensitivity
+from unlearnbench.store import RecordStore
 
 
 def _write(root: Path, rule: str, cells: dict, theta: str = "aa") -> Path:

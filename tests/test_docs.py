@@ -252,7 +252,7 @@ def test_the_readme_headline_table_is_the_committed_report():
 def test_the_robustness_grid_is_its_records(tmp_path):
     """results/robustness: report/grid.md is what `report` makes of the committed records today, and the README
     shows that grid, table for table (headings one level down)."""
-    from unlearnbench.report import main
+    from unlearnbench.cli.report import main
 
     root = ROOT / "results" / "robustness"
     assert main([str(root), "--format", "md", "--no-plots", "--out", str(tmp_path)]) == 0

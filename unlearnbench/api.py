@@ -116,7 +116,7 @@ def _toml_value(value: Any) -> str:
 def load_results(path: str | Path) -> "pandas.DataFrame":
     """The records of a results directory (or a .jsonl file) as a DataFrame: one row per cell and seed (the newest
     record of each), the keys (dataset, model, forget_class, method, seed) and every metric of the report."""
-    from .report import latest_per_seed, records_frame
+    from .aggregate import latest_per_seed, records_frame
     from .store import load_records
     path = Path(path)
     if not path.exists():
@@ -135,7 +135,8 @@ def build_report(path: str | Path, *, compare_paper: bool = False, ci: bool = Fa
     import contextlib
     import io
 
-    from .report import latest_per_seed, main, records_frame, summarize
+    from .aggregate import latest_per_seed, records_frame, summarize
+    from .cli.report import main
     from .store import load_records
     argv = [str(path), "--format", ",".join(formats)]
     argv += (["--compare-paper"] if compare_paper else []) + (["--ci"] if ci else []) + (["--strict"] if strict else [])

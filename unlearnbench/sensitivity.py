@@ -19,7 +19,7 @@ import pandas as pd
 
 from .errors import UsageError
 from .paired import rank_table
-from .report import _method_rank, latest_per_seed, method_label, records_frame, theta_star
+from .aggregate import _method_rank, latest_per_seed, method_label, records_frame, theta_star
 from .store import load_records
 
 KEY = ["dataset", "model", "seed", "forget_class", "method"]

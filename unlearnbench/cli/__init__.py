@@ -24,7 +24,7 @@ NAME = "unlearnbench"
 TOOLS = {
     "run": ("unlearnbench.cli.run", "one cell: train or load θ*, unlearn one class with one method, evaluate, record"),
     "sweep": ("unlearnbench.cli.sweep", "a grid of cells from a sweep file: planned, resumable, parallel"),
-    "report": ("unlearnbench.report", "tables and plots from a results directory, beside the paper's numbers"),
+    "report": ("unlearnbench.cli.report", "tables and plots from a results directory, beside the paper's numbers"),
     "perf": ("unlearnbench.cli.perf", "speed, measured side by side (a benchmark, not a test)"),
     "sensitivity": ("unlearnbench.cli.sensitivity", "one grid under two budget rules, side by side"),
     "list": ("unlearnbench.cli.listing", "data sets, models, methods and variants; list METHOD: its settings"),

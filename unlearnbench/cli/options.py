@@ -29,7 +29,7 @@ _INVOKED_AS: ContextVar[str | None] = ContextVar("invoked_as", default=None)
 #: runs it (`list` has none of its own: `python -m unlearnbench.cli list`).
 PYTHON_M = {"unlearnbench.cli.run": "unlearnbench.run", "unlearnbench.cli.sweep": "unlearnbench.sweep",
             "unlearnbench.cli.perf": "unlearnbench.perf", "unlearnbench.cli.sensitivity": "unlearnbench.sensitivity",
-            "unlearnbench.cli.listing": "unlearnbench.cli"}
+            "unlearnbench.cli.report": "unlearnbench.report", "unlearnbench.cli.listing": "unlearnbench.cli"}
 
 
 def prog(tool: str) -> str:

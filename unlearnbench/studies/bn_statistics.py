@@ -39,7 +39,8 @@ from unlearnbench.cli.options import add_env_options, cli, env_from_args
 from unlearnbench.errors import UsageError
 from unlearnbench.files import atomic_write_bytes, atomic_write_jsonl, read_json_lines
 from unlearnbench.plan import one_cell, select_cells, selections, sweep_share
-from unlearnbench.report import COLLAPSE, DATASET_NAMES, MODEL_NAMES, is_collapse, method_label
+from unlearnbench.aggregate import DATASET_NAMES, MODEL_NAMES, method_label
+from unlearnbench.metrics import COLLAPSE, is_collapse
 from unlearnbench.store import load_records
 from unlearnbench.runtime import deterministic, describe_device
 from unlearnbench.sweep import shared_runner
