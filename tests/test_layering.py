@@ -79,3 +79,34 @@ def test_the_engine_and_the_library_never_import_a_command():
              and n not in ("unlearnbench.run", "unlearnbench.perf", "unlearnbench.report")}
     offenders = {n: sorted(d for d in deps if d.startswith("unlearnbench.cli")) for n, deps in below.items()}
     assert not {n: d for n, d in offenders.items() if d}
+
+
+def _groups() -> dict[str, int]:
+    """docs/modules.md: each module's group, in the order of the page (0 = foundations)."""
+    import re
+    group, found = -1, {}
+    for line in (ROOT / "docs" / "modules.md").read_text().splitlines():
+        group += line.startswith("## ")
+        if line.startswith("| `"):
+            for path in re.findall(r"`((?:unlearnbench|methods)/[\w/*]+\.py)`", line.split(" | ")[0]):
+                found["unlearnbench.methods" if path == "methods/*.py" else
+                      path[:-3].replace("/", ".").removesuffix(".__init__")] = group
+    return found
+
+
+def test_a_module_imports_only_its_own_group_and_those_before_it():
+    groups, graph = _groups(), import_graph()
+    group = {n: groups.get(n, groups["unlearnbench.methods"] if n.startswith("unlearnbench.methods") else None)
+             for n in graph}
+    assert None not in group.values(), [n for n, g in group.items() if g is None]
+    upward = [f"{n} imports {d}" for n, deps in graph.items() for d in deps if group[d] > group[n]]
+    assert not upward, upward
+
+
+def test_the_module_map_names_every_module_once():
+    text = (ROOT / "docs" / "modules.md").read_text()
+    listed = [p for row in text.splitlines() if row.startswith("| `") for p in
+              __import__("re").findall(r"`((?:unlearnbench|methods)/[\w/*]+\.py)`", row.split(" | ")[0])]
+    files = {str(p.relative_to(ROOT)) for p in ROOT.glob("unlearnbench/**/*.py")}
+    assert len(listed) == len(set(listed)), "a module is listed twice"
+    assert set(listed) - {"methods/*.py"} == files, "docs/modules.md and the package differ"
