@@ -169,7 +169,9 @@ print("HEAVY", [m for m in {heavy!r} if m in sys.modules], "CODE", code, file=sy
 
 @pytest.mark.parametrize("argv, code, says", [
     (["--help"], 0, "usage: unlearnbench"),
-    *[([c, "--help"], 0, f"usage: unlearnbench {c}") for c in ("run", "sweep", "report", "perf", "list")],
+    *[([c, "--help"], 0, f"usage: unlearnbench {c}") for c in ("run", "sweep", "report", "perf", "list",
+                                                                 "sensitivity")],
+    (["sensitivity", "only/one"], 2, "the following arguments are required: second"),
     (["run", "--dataset", "mnist", "--model", "resnet18", "--forget-class", "2", "--method", "pbuu"], 2,
      "unknown method 'pbuu' (did you mean 'pbu'?)"),
     (["run", "--dataset", "mnist", "--model", "resnet18", "--forget-class", "2", "--method", "pbu", "--hp", "beta"],
@@ -219,7 +221,7 @@ def test_list_lines_wrap_at_100(capsys):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("module", ["unlearnbench.run", "unlearnbench.sweep", "unlearnbench.report", "unlearnbench.perf",
-                                    "unlearnbench.cli"])
+                                    "unlearnbench.sensitivity", "unlearnbench.cli"])
 def test_each_documented_python_m_entry_point_answers_under_its_own_name(module):
     """The commands live in unlearnbench/cli/; `python -m unlearnbench.<tool>` stays what the docs show."""
     proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120,

@@ -11,8 +11,9 @@ from .options import ArgumentParser, cli, prog
 
 
 def parser() -> ArgumentParser:
-    from .. import sensitivity
-    p = ArgumentParser(prog=prog("sensitivity"), description=(sensitivity.__doc__ or "").split("\n\n")[0])
+    # the table's module loads pandas: its first line is repeated here so that --help answers at once
+    p = ArgumentParser(prog=prog("sensitivity"), description="How a table moves with its budget rule: the same cells "
+                       "run under two rules, side by side. What each column holds: unlearnbench/sensitivity.py.")
     p.add_argument("first", type=Path, help="a results directory")
     p.add_argument("second", type=Path, help="a results directory of the same cells under another budget rule")
     p.add_argument("--out", type=Path, help="also write the Markdown here")
