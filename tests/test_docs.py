@@ -251,15 +251,15 @@ def test_the_readme_headline_table_is_the_committed_report():
 @pytest.mark.slow
 def test_the_robustness_grid_is_its_records(tmp_path):
     """results/robustness: report/grid.md is what `report` makes of the committed records today, and the README
-    shows that grid, table for table (headings one level down)."""
+    links to that grid (it reads the tables; it does not paste them)."""
     from unlearnbench.cli.report import main
 
     root = ROOT / "results" / "robustness"
     assert main([str(root), "--format", "md", "--no-plots", "--out", str(tmp_path)]) == 0
     grid = (tmp_path / "grid.md").read_text()
     assert (root / "report" / "grid.md").read_text() == grid, "run: python -m unlearnbench.report results/robustness"
-    body = re.sub(r"^## ", "### ", grid.split("# Methods across architectures\n", 1)[1].strip("\n"), flags=re.M)
-    assert body in (root / "README.md").read_text(), "results/robustness/README.md should show report/grid.md's tables"
+    readme = (root / "README.md").read_text()
+    assert "](report/grid.md)" in readme, "results/robustness/README.md should link to report/grid.md"
 
 
 def test_the_cli_page_lists_every_option_of_every_command():
