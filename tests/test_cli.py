@@ -111,7 +111,7 @@ def test_unknown_command_is_one_line_and_exit_2(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.strip().splitlines() == [
-        "unlearnbench: error: unknown command 'frobnicate'; valid: list, perf, report, run, sweep "
+        "unlearnbench: error: unknown command 'frobnicate'; valid: list, perf, report, run, sensitivity, sweep "
         "(see unlearnbench --help)"]
 
 

@@ -16,6 +16,7 @@ from unlearnbench import method as registry
 from unlearnbench.errors import DataUnavailable, UsageError
 from unlearnbench.method import MethodSpec
 from unlearnbench.plan import load_sweep, one_cell, selections, sweep_share
+from unlearnbench.registry import get_method
 from unlearnbench.store import RecordStore
 from unlearnbench.cli.sweep import main
 
@@ -261,7 +262,7 @@ def _failing(model, task, hp, seed):
 
 def test_a_failed_job_is_one_line_and_the_sweep_goes_on(grid, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(registry._REGISTRY, "fragile",
-                        MethodSpec("fragile", _failing, registry.get_method("original").hparams, frozenset(), False))
+                        MethodSpec("fragile", _failing, get_method("original").hparams, frozenset(), False))
     grid.write_text(GRID.replace('"finetune", "pbu"]', '"fragile"]'))
     results = tmp_path / "r"
     assert main(_args(grid, results, tmp_path / "c")) == 1

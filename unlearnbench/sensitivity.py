@@ -49,7 +49,13 @@ def compare(first: Path, second: Path) -> str:
             raise UsageError(f"{k}: measured from two different θ*; not a pair")
     both = both.assign(order=both["method"].map(_method_rank)).sort_values(["seed", "forget_class", "order"],
                                                                           kind="stable")
-    methods = [m for m in dict.fromkeys(both.sort_values("order", kind="stable")["method"]) if m not in FIXED]
+    ran = [m for m in dict.fromkeys(both.sort_values("order", kind="stable")["method"]) if m not in FIXED]
+    # ranks compare methods on the same units: those that both rules ran on every unit (θ*, class) of the pair; a
+    # method run on some units only (a diagnostic variant, a column still running) is listed, not ranked
+    units = set(zip(both["seed"], both["forget_class"]))
+    on = {m: set(zip(p["seed"], p["forget_class"])) for m, p in both.groupby("method")}
+    methods = [m for m in ran if on[m] == units]
+    partial = [m for m in ran if m not in methods]
     lines = [f"Budget rule \"{rule_a}\" ({first}) against \"{rule_b}\" ({second}): {len(both)} cells both "
              f"ran, A_Df / A_Dr in %, steps = the optimizer steps the rule gave (a stopping rule may end sooner).", "",
              f"| seed | class | method | {rule_a}: A_Df / A_Dr (steps) | {rule_b}: A_Df / A_Dr (steps) |",
@@ -66,14 +72,17 @@ def compare(first: Path, second: Path) -> str:
         shared = df[df["method"].isin(methods)]
         shared = shared.merge(both[KEY], on=KEY)
         ranks[rule] = rank_table(shared).set_index("method")
-    lines += ["", f"Average rank over the {int(ranks[rule_a]['units'].iloc[0])} units (θ*, class) both rules ran, among "
-              f"the {len(methods)} methods (1 = best):", "",
+    lines += ["", f"Average rank over the {len(units)} units (θ*, class) both rules ran, among the {len(methods)} methods "
+              "that both ran on every one of them (1 = best):", "",
               f"| method | A_Df rank, {rule_a} | A_Df rank, {rule_b} | A_Dr rank, {rule_a} | A_Dr rank, {rule_b} |",
               "|---|---|---|---|---|"]
     for m in methods:
         lines.append(f"| {method_label(m)} | " + " | ".join(
             f"{ranks[rule].loc[m, f'{metric}_rank']:.2f}" for metric in ("acc_forget", "acc_retain")
             for rule in (rule_a, rule_b)) + " |")
+    if partial:
+        lines += ["", "Not ranked (run under both rules on some of the units only): " + ", ".join(
+            f"{method_label(m)} ({len(on[m])} of {len(units)})" for m in partial) + "."]
     return "\n".join(lines) + "\n"
 
 
