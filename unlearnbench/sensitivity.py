@@ -6,9 +6,10 @@
 
 For every cell (data set, model, θ* seed, forget class, method) that both results directories have, it prints each
 rule's A_Df / A_Dr and the optimizer steps the rule gave the method (`budget.steps`; a stopping rule may end
-sooner), then each method's average rank per rule (1 = best; lowest A_Df, highest A_Dr; over the units (θ*, class)
-every method of that rule has, as `report --versus` ranks them), over the methods both rules ran. θ* (original) and
-the oracle (retrain) are the same cells under either rule and are left out of the ranks. A cell pair measured from
+sooner), then each method's average rank per rule (1 = best; lowest A_Df, highest A_Dr; as `report --versus` ranks
+them) over the units (θ*, class) of the pair, among the methods both rules ran on every one of them; a method run on
+some units only is listed, not ranked. θ* (original) and the oracle (retrain) are the same cells under either rule
+and are left out of the ranks. A cell pair measured from
 two different θ* is refused.
 """
 from __future__ import annotations
