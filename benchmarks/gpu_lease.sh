@@ -1,17 +1,18 @@
 #!/bin/bash
-# One 15-minute GPU lease of the paper's MNIST block, as one prepared device call (docs/gpu_lease.md):
+# A time-boxed GPU run of the paper's MNIST block (e.g. a 15-minute rented GPU), one command (docs/gpu_lease.md):
 #   (a) the machine (nvidia-smi, versions) and, briefly, perf sections (d) flops for ResNet-34, DenseNet-121 and
 #       ConvNeXt-L (their measured img/s replace benchmarks/gpu_estimate.py's scaling) and (e) options for ResNet-34;
 #   (b) as many remaining cells of benchmarks/mnist_paper.toml as fit, JOBS_PER_GPU at once on the GPU, into
 #       results/mnist_paper (records are whole files: a cut leaves only finished cells), under a hard time limit.
-# It commits nothing. Where $OUT is set (the device tool), $OUT/lease.tar.gz brings back lease_logs/ and
-# results/mnist_paper/{records,cells.json,logs} (unpack it in the repository root).
+# It commits nothing. With PACK=DIR, DIR/lease.tar.gz gathers the step logs and
+# results/mnist_paper/{records,cells.json,logs} (unpack it in the root of the checkout that keeps the results; for a GPU
+# machine whose disk does not outlive the run).
 #
 #   LIMIT=540 JOBS_PER_GPU=3 ONLY="--only model=resnet34" [SKIP_PERF=1] bash benchmarks/gpu_lease.sh
 #
-# LIMIT (s) bounds the whole script: 540 leaves ~3 minutes of a 15-minute lease for the machine's start (1-2 min)
-# and the transfers; the device call's timeout_s should be LIMIT + 60. MNIST comes from $UNLEARNBENCH_DATA if it
-# holds MNIST/raw, else from the gzipped files in .devdata/ (carried: see docs/gpu_lease.md).
+# LIMIT (s) bounds the whole script: 540 leaves ~3 minutes of a 15-minute rental for the machine's start (1-2 min)
+# and the transfers; give the whole call a wall limit of LIMIT + 60. MNIST comes from $UNLEARNBENCH_DATA if it
+# holds MNIST/raw, else from the gzipped files in .devdata/ (copied along: see docs/gpu_lease.md).
 set -u
 cd "$(dirname "$0")/.."
 START=$(date +%s)
@@ -20,7 +21,7 @@ N=${JOBS_PER_GPU:-3}
 ONLY=${ONLY:---only model=resnet34}
 PY=${PYTHON:-python3}
 RESULTS=results/mnist_paper
-LOGS=${LOGS:-/tmp/lease_logs}  # outside the results: the lead files them (e.g. under results/mnist_paper/extra/)
+LOGS=${LOGS:-/tmp/lease_logs}  # outside the results; file those worth keeping under results/mnist_paper/extra/
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 UNLEARNBENCH_CACHE=${UNLEARNBENCH_CACHE:-/tmp/cache}
 left() { echo $(( LIMIT - ($(date +%s) - START) )); }
 mkdir -p "$LOGS"
@@ -31,11 +32,11 @@ if [ ! -f "${UNLEARNBENCH_DATA:-/nonexistent}/MNIST/raw/train-images-idx3-ubyte"
   for f in .devdata/*.gz; do gunzip -c "$f" > "/tmp/data/MNIST/raw/$(basename "$f" .gz)" || exit 2; done
 fi
 
-# the sweep writes its grid over $RESULTS/sweep.toml, which COMMAND.md runs as the seed-0 ResNet-34 subset
+# every sweep call writes the grid it ran over $RESULTS/sweep.toml: the committed one is put back after each step
 cp $RESULTS/sweep.toml /tmp/sweep.toml.keep
 pack() {
   cp /tmp/sweep.toml.keep $RESULTS/sweep.toml
-  [ -n "${OUT:-}" ] && tar czf "$OUT/lease.tar.gz" -C "$(dirname "$LOGS")" "$(basename "$LOGS")" -C "$PWD" \
+  [ -n "${PACK:-}" ] && tar czf "$PACK/lease.tar.gz" -C "$(dirname "$LOGS")" "$(basename "$LOGS")" -C "$PWD" \
     $RESULTS/records $RESULTS/cells.json $( [ -d $RESULTS/logs ] && echo $RESULTS/logs ) 2>/dev/null
 }
 # step NAME SECONDS CMD...: run CMD under a hard limit, at most what is left but 15 s to pack (timeout signals its

@@ -131,7 +131,7 @@ SCHEDULE = Schedule(("epochs",), lambda hp, f, forget, retain, classes: batches(
 
 @register_method("bad_teaching", hparams=BadTeachingHP, needs=("forget", "retain"),
                  cost=lambda hp, n: (n.forget + hp.retain_fraction * n.retain) * hp.epochs * 5 / 3,  # + 2 teachers
-                 schedule=SCHEDULE)
+                 schedule=SCHEDULE, display="Bad Teaching", group="paper", order=50)
 def bad_teaching(model: nn.Module, task: UnlearnTask, hp: BadTeachingHP, seed: int) -> nn.Module:
     """Distil from θ* on retain data and from a random network on forget data."""
     competent = copy.deepcopy(model).eval()

@@ -113,7 +113,8 @@ def shadow_loss(shadow: int):
 
 @register_method("boundary_expand", hparams=BoundaryExpandHP, needs=("forget",),
                  cost=lambda hp, n: n.forget * hp.epochs, schedule=Schedule(("epochs",), forget_pass(), cifar10_class(
-                     "TY-LEE-KR/Boundary-Unlearning-Code @86c2f1f, boundary_unlearning.py lines 127, 130: 10 epochs")))
+                     "TY-LEE-KR/Boundary-Unlearning-Code @86c2f1f, boundary_unlearning.py lines 127, 130: 10 epochs")),
+                 display="Boundary Expanding", group="retain-free", order=30)
 def boundary_expand(model: nn.Module, task: UnlearnTask, hp: BoundaryExpandHP, seed: int) -> tuple[nn.Module, dict]:
     """Boundary Expanding: add a shadow class to the head, train forget samples into it, prune it.
     Forget set only; the returned model has θ*'s head shape."""

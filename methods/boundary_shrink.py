@@ -86,7 +86,8 @@ def _cost(hp: BoundaryShrinkHP, n: Sizes) -> float:
 
 @register_method("boundary_shrink", hparams=BoundaryShrinkHP, needs=("forget",), cost=_cost,
                  schedule=Schedule(("epochs",), forget_pass(), cifar10_class(
-                     "TY-LEE-KR/Boundary-Unlearning-Code @86c2f1f, boundary_unlearning.py lines 15, 31: 10 epochs")))
+                     "TY-LEE-KR/Boundary-Unlearning-Code @86c2f1f, boundary_unlearning.py lines 15, 31: 10 epochs")),
+                 display="Boundary Shrink", group="retain-free", order=20)
 def boundary_shrink(model: nn.Module, task: UnlearnTask, hp: BoundaryShrinkHP, seed: int) -> tuple[nn.Module, dict]:
     """Boundary Shrink: relabel forget samples with their nearest wrong class (FGSM on θ*) and fine-tune.
     Forget set only; θ* stays frozen as the attacked reference."""

@@ -82,7 +82,8 @@ def delete_loss(teacher: nn.Module) -> LossFn:
 
 @register_method("delete", hparams=DeleteHP, needs=("forget",), cost=lambda hp, n: n.forget * hp.epochs * 4 / 3,
                  schedule=Schedule(("epochs",), forget_pass(), cifar10_class(
-                     "shaaaaron/DELETE @60018a1, config/cifar10_resnet18.yaml: 20 epochs of batch 128")))
+                     "shaaaaron/DELETE @60018a1, config/cifar10_resnet18.yaml: 20 epochs of batch 128")),
+                 display="DELETE", group="retain-free", order=50)
 def delete(model: nn.Module, task: UnlearnTask, hp: DeleteHP, seed: int) -> tuple[nn.Module, dict]:
     """DELETE: distil θ*'s outputs on forget samples, the forget class masked out, into the model.
     Forget set only; θ* (eval mode) is the teacher."""

@@ -105,7 +105,8 @@ SCHEDULE = Schedule(("impair_epochs", "repair_epochs"), _epoch_steps, cifar10_cl
     "vikram2000b/Fast-Machine-Unlearning @252bc92, the CIFAR-10 notebook: one impair and one repair epoch"))
 
 
-@register_method("fast_effective", hparams=FastEffectiveHP, needs=("retain",), cost=_cost, schedule=SCHEDULE)
+@register_method("fast_effective", hparams=FastEffectiveHP, needs=("retain",), cost=_cost, schedule=SCHEDULE,
+                 display="Fast-Effective", group="paper", order=40)
 def fast_effective(model: nn.Module, task: UnlearnTask, hp: FastEffectiveHP, seed: int) -> nn.Module:
     """UNSIR: learn noise that maximises the forget class's error, impair on it, repair on a retain subset."""
     subset = task.retain.per_class(hp.retain_per_class)

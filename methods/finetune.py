@@ -44,7 +44,7 @@ SCHEDULE = Schedule(("epochs",), lambda hp, f, forget, retain, classes: batches(
 
 
 @register_method("finetune", hparams=FinetuneHP, needs=("retain",), cost=lambda hp, n: n.retain * hp.epochs,
-                 schedule=SCHEDULE)
+                 schedule=SCHEDULE, display="Fine-tune", group="paper", order=30)
 def finetune(model: nn.Module, task: UnlearnTask, hp: FinetuneHP, seed: int) -> nn.Module:
     """Keep training θ* on the retain set only (cheap, needs all of D_r)."""
     # θ*'s precision, augmentation and label smoothing carry over; its BatchNorm recalibration does not (the official

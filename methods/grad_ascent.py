@@ -65,7 +65,8 @@ def ascent_loss(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, Tenso
 
 @register_method("grad_ascent", hparams=GradAscentHP, needs=("forget",),
                  cost=lambda hp, n: n.forget * hp.epochs, schedule=Schedule(("epochs",), forget_pass(), cifar10_class(
-                     "OPTML-Group/Unlearn-Sparse @80ba55d, README.MD line 74: 5 epochs on CIFAR-10")))
+                     "OPTML-Group/Unlearn-Sparse @80ba55d, README.MD line 74: 5 epochs on CIFAR-10")),
+                 display="NegGrad", group="retain-free", order=10)
 def grad_ascent(model: nn.Module, task: UnlearnTask, hp: GradAscentHP, seed: int) -> tuple[nn.Module, dict]:
     """NegGrad: ascend the cross-entropy of the forget samples (forget set only).
     Plain SGD with the loss negated; nothing protects the retained classes."""

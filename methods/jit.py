@@ -101,7 +101,8 @@ def _cost(hp: JiTHP, n: Sizes) -> float:
 
 @register_method("jit", hparams=JiTHP, needs=("forget",), cost=_cost, schedule=Schedule(("epochs",), forget_pass(),
                  cifar10_class("jwf40/Information-Theoretic-Unlearning @c967614, forget_full_class_main.py line 133 "
-                               "and lipschitz.py lines 264-319: one pass")))
+                               "and lipschitz.py lines 264-319: one pass")),
+                 display="JiT", group="retain-free", order=40)
 def jit(model: nn.Module, task: UnlearnTask, hp: JiTHP, seed: int) -> tuple[nn.Module, dict]:
     """JiT: lower the model's local Lipschitz constant around each forget sample (Gaussian neighbours).
     Forget set only, zero-shot: no labels are used."""

@@ -94,7 +94,8 @@ def _cost(hp: L1SparseHP, n: Sizes) -> float:
 
 @register_method("l1_sparse", hparams=L1SparseHP, needs=("retain",), cost=_cost, schedule=Schedule(
     ("epochs", "no_l1_epochs"), retain_pass(), cifar10_class(
-        "OPTML-Group/Unlearn-Sparse @80ba55d, README.MD line 86 and arg_parser.py line 118: 10 epochs")))
+        "OPTML-Group/Unlearn-Sparse @80ba55d, README.MD line 86 and arg_parser.py line 118: 10 epochs")),
+                 display="l1-sparse", group="baseline", order=60)
 def l1_sparse(model: nn.Module, task: UnlearnTask, hp: L1SparseHP, seed: int) -> nn.Module:
     """Fine-tune on the retain set with a linearly decaying ℓ1 penalty on the weights (sparsity-aware unlearning)."""
     params = list(model.parameters())

@@ -36,7 +36,8 @@ def output_norm_loss(logits: Tensor, labels: Tensor) -> Tensor:
     return logits.float().norm(p=2, dim=1).pow(2).mean()
 
 
-@register_method("lfssd", hparams=LFSSDHP, needs=("forget", "retain"), cost=importance_cost)
+@register_method("lfssd", hparams=LFSSDHP, needs=("forget", "retain"), cost=importance_cost,
+                 display="LFSSD", group="baseline", order=20)
 def lfssd(model: nn.Module, task: UnlearnTask, hp: LFSSDHP, seed: int) -> nn.Module:
     """SSD with a label-free importance: |gradient| of the squared l2 norm of the logits (one shot, no training).
     Selection and dampening as SSD, on D_f against D = D_r ∪ D_f."""

@@ -102,7 +102,8 @@ def _cost(hp: NegGradPlusHP, n: Sizes) -> float:
 
 @register_method("neggrad_plus", hparams=NegGradPlusHP, needs=("forget", "retain"), cost=_cost,
                  schedule=Schedule(("epochs",), retain_pass("retain_batch_size"), cifar10_class(
-                     "meghdadk/SCRUB @98ffb11, MIA_experiments.ipynb lines 910-912: 5 epochs over D_r, forget cycled")))
+                     "meghdadk/SCRUB @98ffb11, MIA_experiments.ipynb lines 910-912: 5 epochs over D_r, forget cycled")),
+                 display="NegGrad+", group="baseline", order=40)
 def neggrad_plus(model: nn.Module, task: UnlearnTask, hp: NegGradPlusHP, seed: int) -> nn.Module:
     """Fine-tune on D_r and ascend the loss on D_f at once: α · CE(D_r) − (1 − α) · CE(D_f), SGD.
     Each step pairs a retain batch with a forget batch; the forget batches cycle through the epoch."""

@@ -13,7 +13,7 @@ class OriginalHP:
     """No hyperparameters."""
 
 
-@register_method("original", hparams=OriginalHP, needs=())
+@register_method("original", hparams=OriginalHP, needs=(), display="Initial", group="paper", order=10)
 def original(model: nn.Module, task: UnlearnTask, hp: OriginalHP, seed: int) -> nn.Module:
     """The original model θ*, unchanged (the reference every method starts from)."""
     return model

@@ -117,7 +117,8 @@ def _cost(hp: PBUHP, n: Sizes) -> float:
     return n.forget * (1 + rounds) / 2 + n.forget * epochs
 
 
-@register_method("pbu", hparams=PBUHP, needs=("forget",), cost=_cost, schedule=SCHEDULE)
+@register_method("pbu", hparams=PBUHP, needs=("forget",), cost=_cost, schedule=SCHEDULE,
+                 display="PBU", group="paper", order=60)
 def pbu(model: nn.Module, task: UnlearnTask, hp: PBUHP, seed: int) -> nn.Module:
     """Partially blinded: ascend the forget log-likelihood, held near θ* by Fisher and L2; 5 fixed epochs."""
     forget, runtime = task.forget, task.runtime

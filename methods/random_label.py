@@ -134,7 +134,8 @@ SCHEDULE = Schedule(("epochs",), lambda hp, f, forget, retain, classes: batches(
                         "OPTML-Group/Unlearn-Saliency @a6e89fd, Classification/arg_parser.py line 121: 10 epochs"))
 
 
-@register_method("random_label", hparams=RandomLabelHP, needs=("forget", "retain"), cost=_cost, schedule=SCHEDULE)
+@register_method("random_label", hparams=RandomLabelHP, needs=("forget", "retain"), cost=_cost, schedule=SCHEDULE,
+                 display="Random labels", group="baseline", order=70)
 def random_label(model: nn.Module, task: UnlearnTask, hp: RandomLabelHP, seed: int) -> nn.Module:
     """Train on the forget set with random labels and on the retain set with its own (RL, SalUn's baseline)."""
     steps = train_random_labels(model, task, hp, seed)

@@ -25,7 +25,8 @@ class RetrainHP:
 
 
 @register_method("retrain", hparams=RetrainHP, needs=("retain",), cached=True,
-                 cost=lambda hp, n: n.retain * (hp.epochs or n.recipe.epochs))
+                 cost=lambda hp, n: n.retain * (hp.epochs or n.recipe.epochs),
+                 display="Retrain", group="paper", order=20)
 def retrain(model: nn.Module, task: UnlearnTask, hp: RetrainHP, seed: int) -> nn.Module:
     """Train a fresh model on the retain set with θ*'s recipe (the gold standard, and the costliest)."""
     recipe = task.recipe if hp.epochs is None else dataclasses.replace(task.recipe, epochs=hp.epochs)

@@ -111,7 +111,8 @@ def _cost(hp: SalUnHP, n: Sizes) -> float:
     return n.forget + (n.forget + n.retain) * hp.epochs
 
 
-@register_method("salun", hparams=SalUnHP, needs=("forget", "retain"), cost=_cost, schedule=RL_SCHEDULE)
+@register_method("salun", hparams=SalUnHP, needs=("forget", "retain"), cost=_cost, schedule=RL_SCHEDULE,
+                 display="SalUn", group="baseline", order=50)
 def salun(model: nn.Module, task: UnlearnTask, hp: SalUnHP, seed: int) -> nn.Module:
     """Random-label unlearning of only the weights most salient to the forget loss (top half by |gradient|)."""
     start = time.perf_counter()

@@ -125,7 +125,7 @@ def _epoch_steps(hp: ScrubHP, field: str, forget: int, retain: int, classes: int
 @register_method("scrub", hparams=ScrubHP, needs=("forget", "retain"), cost=_cost, schedule=Schedule(
     ("epochs", "msteps"), _epoch_steps, cifar10_class(
         "meghdadk/SCRUB @98ffb11, large_scale_unlearning.ipynb lines 731, 739: msteps 2, epochs 3 (CIFAR-10 class 5)"),
-    milestones=("lr_decay_epochs",)))
+    milestones=("lr_decay_epochs",)), display="SCRUB", group="baseline", order=30)
 def scrub(model: nn.Module, task: UnlearnTask, hp: ScrubHP, seed: int) -> nn.Module:
     """Student-teacher: max-steps push the student from θ* on D_f, min-steps keep it close on D_r (+ CE).
     Alternating epochs: a max pass over D_f (first msteps epochs), then a min pass over D_r."""

@@ -146,7 +146,8 @@ def importance_cost(hp: SSDHP, n: Sizes) -> float:
     return 2 * n.forget + n.retain
 
 
-@register_method("ssd", hparams=SSDHP, needs=("forget", "retain"), cost=importance_cost)
+@register_method("ssd", hparams=SSDHP, needs=("forget", "retain"), cost=importance_cost,
+                 display="SSD", group="baseline", order=10)
 def ssd(model: nn.Module, task: UnlearnTask, hp: SSDHP, seed: int) -> nn.Module:
     """Dampen the weights far more important to the forget set than to the training set (one shot, no training).
     Importance: squared batch gradients of the cross-entropy on D_f and on D = D_r ∪ D_f."""

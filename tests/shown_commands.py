@@ -69,32 +69,33 @@ def check_call(tool: str, args: list[str]) -> None:
 
 
 def _resolve(tool: str, args: list[str]) -> None:
-    from unlearnbench import cli
+    from unlearnbench.cli import listing
     if tool == "":
         assert not args or args[0] in ("-h", "--help", "--version"), f"unknown option {args[0]}"
     elif tool == "list":
-        cli.list_parser().parse_args(args)
+        listing.list_parser().parse_args(args)
     elif tool == "run":
-        from unlearnbench import run
+        from unlearnbench.cli import run
         ns = run.parser().parse_args(args)
         if not ns.list:
             run.cell_from_args(ns)
     elif tool == "sweep":
-        from unlearnbench import sweep
+        from unlearnbench.cli import sweep
         sweep.sweep_from_args(sweep.parser().parse_args(args))
     elif tool == "report":
-        from unlearnbench import report
+        from unlearnbench.aggregate import METRICS
+        from unlearnbench.cli import report
         ns = report.parser().parse_args(args)
         assert {f.strip() for f in ns.format.split(",")} <= {"csv", "tex", "md"}, f"--format {ns.format}"
-        unknown = [m for m in ns.metrics.split(",") if m.strip() not in report.METRICS]
+        unknown = [m for m in ns.metrics.split(",") if m.strip() not in METRICS]
         assert not unknown, f"unknown metric(s) {unknown}"
     elif tool == "perf":
-        from unlearnbench import perf
+        from unlearnbench.cli import perf
         ns = perf.parser().parse_args(args)
         assert set(ns.sections.split(",")) <= set(perf.SECTIONS), f"--sections {ns.sections}"
         assert set(ns.variants.split(",")) <= set(perf.VARIANTS), f"--variants {ns.variants}"
     elif tool == "sensitivity":
-        from unlearnbench import sensitivity
+        from unlearnbench.cli import sensitivity
         ns = sensitivity.parser().parse_args(args)
         missing = [str(p) for p in (ns.first, ns.second) if not (ROOT / p).is_dir()]
         assert not missing, f"no results directory {missing}"

@@ -24,9 +24,10 @@ from typing import Any, Callable
 
 import pytest
 
-from unlearnbench import report, run, runner, sweep
+from unlearnbench import report, runner, sweep
+from unlearnbench.cli import listing, run, sweep as sweep_cli
 from unlearnbench.config import DataConfig, EvalConfig, ModelConfig, Range, TrainRecipe, param
-from unlearnbench.method import get_method, list_methods
+from unlearnbench.registry import get_method, list_methods
 
 REPO = Path(__file__).resolve().parent.parent
 DIR = object()  # a file table entry that is a directory
@@ -405,7 +406,7 @@ def workspace(tmp_path, monkeypatch) -> Path:
     return ws
 
 
-MAINS: dict[str, Callable[[list[str]], int]] = {"run": run.main, "sweep": sweep.main, "report": report.main}
+MAINS: dict[str, Callable[[list[str]], int]] = {"run": run.main, "sweep": sweep_cli.main, "report": report.main}
 
 
 def refused(cli: str, argv: list[str], capsys) -> tuple[int, str, str]:
@@ -569,7 +570,7 @@ def test_a_methods_package_in_the_working_directory_does_not_change_the_methods(
     there = subprocess.run([sys.executable, "-m", "unlearnbench.run", "--list"], cwd=tmp_path,
                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
     assert there.returncode == 0, there.stderr
-    assert there.stdout.strip() == run.list_everything().strip() and "pbu+stop" in there.stdout
+    assert there.stdout.strip() == listing.list_everything().strip() and "pbu+stop" in there.stdout
     listed = [line.split()[0] for line in there.stdout.splitlines() if re.match(r"  \S", line)]  # not wrapped lines
     assert listed == list_methods() and len(listed) >= 6
 

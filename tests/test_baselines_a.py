@@ -18,7 +18,7 @@ from unlearnbench.config import Range
 from unlearnbench.data import Batch, SampleSet, TensorSource, Tracker
 from unlearnbench.errors import UsageError
 from unlearnbench.losses import distill_kl, kl_to_targets
-from unlearnbench.method import get_method, list_methods
+from unlearnbench.registry import get_method, list_methods
 
 METHODS = ("ssd", "lfssd", "scrub", "neggrad_plus")
 

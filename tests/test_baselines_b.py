@@ -18,7 +18,7 @@ from unlearnbench.methods.random_label import RandomLabelHP, epoch_batches, rand
 from unlearnbench.methods.salun import SalUnHP, mask_hooks, negative_cross_entropy, salun, saliency_mask, top_fraction_mask
 from unlearnbench.data import Batch, Tracker, Withheld
 from unlearnbench.errors import UsageError
-from unlearnbench.method import get_method
+from unlearnbench.registry import get_method
 from unlearnbench.runtime import generator
 from unlearnbench.train import make_optimizer, summed_gradients, train_steps
 

@@ -2,7 +2,7 @@
 choice in one line (exit 2) before any training; bn_statistics explains every collapse of a results directory."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from pathlib import Path
 
 import pytest
@@ -13,10 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The code of `python benchmarks/<name>.py`."""
+    return importlib.import_module(f"unlearnbench.studies.{name}")
 
 
 @pytest.mark.parametrize("name, only, message", [

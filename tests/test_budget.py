@@ -4,7 +4,7 @@ import pytest
 from unlearnbench.budget import Published, Schedule, batches, deviations, facts, forget_pass, rule_epochs
 from unlearnbench.config import hash_view
 from unlearnbench.errors import UsageError
-from unlearnbench.method import get_method
+from unlearnbench.registry import get_method
 from unlearnbench.plan import Overrides, resolve_cell
 
 # the CPU grid's protocol: 1,000 training images per class of MNIST

@@ -1,13 +1,10 @@
-"""unlearnbench.sensitivity: the same cells under two budget rules, side by side, on generated records."""
+"""unlearnbench.sensitivity and its command: the same cells under two budget rules, side by side, generated records."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
+from unlearnbench.cli import sensitivity
 from unlearnbench.store import RecordStore
-
-from unlearnbench import sensitivity
 
 
 def _write(root: Path, rule: str, cells: dict, theta: str = "aa") -> Path:
@@ -22,10 +19,12 @@ def _write(root: Path, rule: str, cells: dict, theta: str = "aa") -> Path:
 
 def test_each_rule_side_by_side_with_its_ranks(tmp_path, capsys):
     # two units (seed 0, classes 2 and 6); under "epochs" pbu forgets best in both, under "steps" delete does
+    # jit ran on class 6 only under "steps": listed, not ranked, and the ranks still use both units
     epochs = {(0, 2, "original"): (98.0, 97.0, None), (0, 2, "pbu"): (1.0, 90.0, 80), (0, 2, "delete"): (3.0, 95.0, 160),
-              (0, 6, "pbu"): (0.5, 91.0, 80), (0, 6, "delete"): (2.0, 94.0, 160)}
+              (0, 6, "pbu"): (0.5, 91.0, 80), (0, 6, "delete"): (2.0, 94.0, 160), (0, 2, "jit"): (5.0, 20.0, 8),
+              (0, 6, "jit"): (0.0, 30.0, 8)}
     steps = {(0, 2, "original"): (98.0, 97.0, None), (0, 2, "pbu"): (0.9, 60.0, 464), (0, 2, "delete"): (0.0, 93.0, 800),
-             (0, 6, "pbu"): (0.4, 70.0, 464), (0, 6, "delete"): (0.1, 92.0, 800)}
+             (0, 6, "pbu"): (0.4, 70.0, 464), (0, 6, "delete"): (0.1, 92.0, 800), (0, 6, "jit"): (0.0, 10.0, 40)}
     out = tmp_path / "sensitivity.md"
     assert sensitivity.main([str(_write(tmp_path / "e", "epochs", epochs)), str(_write(tmp_path / "s", "steps", steps)),
                         "--out", str(out)]) == 0
@@ -36,10 +35,14 @@ def test_each_rule_side_by_side_with_its_ranks(tmp_path, capsys):
     # ranks among PBU and DELETE over the 2 units: A_Df epochs PBU 1, DELETE 2; steps DELETE 1, PBU 2; A_Dr DELETE first
     assert "| PBU | 1.00 | 2.00 | 2.00 | 2.00 |" in text
     assert "| DELETE | 2.00 | 1.00 | 1.00 | 1.00 |" in text
+    assert "Average rank over the 2 units (θ*, class) both rules ran, among the 2 methods" in text
+    assert text.rstrip().endswith("Not ranked (run under both rules on some of the units only): JiT (1 of 2).")
+    assert "| 0 | 6 | JiT | 0.00 / 30.00 (8) | 0.00 / 10.00 (40) |" in text
 
 
-def test_a_pair_from_two_thetas_is_refused(tmp_path):
+def test_a_pair_from_two_thetas_is_refused(tmp_path, capsys):
     one = {(0, 2, "pbu"): (1.0, 90.0, 80)}
-    with pytest.raises(SystemExit, match="two different θ"):
-        sensitivity.main([str(_write(tmp_path / "e", "epochs", one, "aa")),
-                        str(_write(tmp_path / "s", "steps", one, "bb"))])
+    assert sensitivity.main([str(_write(tmp_path / "e", "epochs", one, "aa")),
+                             str(_write(tmp_path / "s", "steps", one, "bb"))]) == 2
+    err = capsys.readouterr().err
+    assert "two different θ*; not a pair" in err and len(err.strip().splitlines()) == 1

@@ -13,8 +13,9 @@ import pytest
 
 from shown_commands import ROOT, check_call, harness_call, logical_lines
 from unlearnbench import cli as console
-from unlearnbench.errors import UsageError, WriteError, cli
-from unlearnbench.run import main
+from unlearnbench.cli.options import cli
+from unlearnbench.cli.run import main
+from unlearnbench.errors import UsageError, WriteError
 
 BASE = ["--dataset", "mnist", "--model", "resnet18", "--forget-class", "2", "--method", "finetune"]
 
@@ -110,7 +111,7 @@ def test_unknown_command_is_one_line_and_exit_2(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.strip().splitlines() == [
-        "unlearnbench: error: unknown command 'frobnicate'; valid: list, perf, report, run, sweep "
+        "unlearnbench: error: unknown command 'frobnicate'; valid: list, perf, report, run, sensitivity, sweep "
         "(see unlearnbench --help)"]
 
 
@@ -168,7 +169,9 @@ print("HEAVY", [m for m in {heavy!r} if m in sys.modules], "CODE", code, file=sy
 
 @pytest.mark.parametrize("argv, code, says", [
     (["--help"], 0, "usage: unlearnbench"),
-    *[([c, "--help"], 0, f"usage: unlearnbench {c}") for c in ("run", "sweep", "report", "perf", "list")],
+    *[([c, "--help"], 0, f"usage: unlearnbench {c}") for c in ("run", "sweep", "report", "perf", "list",
+                                                                 "sensitivity")],
+    (["sensitivity", "only/one"], 2, "the following arguments are required: second"),
     (["run", "--dataset", "mnist", "--model", "resnet18", "--forget-class", "2", "--method", "pbuu"], 2,
      "unknown method 'pbuu' (did you mean 'pbu'?)"),
     (["run", "--dataset", "mnist", "--model", "resnet18", "--forget-class", "2", "--method", "pbu", "--hp", "beta"],
@@ -200,7 +203,7 @@ def test_a_sweep_files_mistyped_method_answers_before_torch_loads(tmp_path):
 def test_list_method_prints_every_setting_with_default_range_and_source(capsys):
     import dataclasses
 
-    from unlearnbench.method import get_method
+    from unlearnbench.registry import get_method
     assert _console(["list", "pbu"]) == 0
     out = capsys.readouterr().out
     assert all(len(line) <= 100 for line in out.splitlines())
@@ -214,3 +217,15 @@ def test_list_lines_wrap_at_100(capsys):
     assert _console(["list"]) == 0
     out = capsys.readouterr().out
     assert max(map(len, out.splitlines())) <= 100 and "pbu+stop" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", ["unlearnbench.run", "unlearnbench.sweep", "unlearnbench.report", "unlearnbench.perf",
+                                    "unlearnbench.sensitivity", "unlearnbench.cli"])
+def test_each_documented_python_m_entry_point_answers_under_its_own_name(module):
+    """The commands live in unlearnbench/cli/; `python -m unlearnbench.<tool>` stays what the docs show."""
+    proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+    assert proc.returncode == 0 and proc.stderr == ""
+    expected = "usage: unlearnbench COMMAND" if module == "unlearnbench.cli" else f"usage: python -m {module}"
+    assert proc.stdout.startswith(expected)

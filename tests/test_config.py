@@ -100,7 +100,7 @@ def test_committed_records_keep_matching_their_cells():
     from pathlib import Path
 
     from unlearnbench.plan import load_sweep
-    from unlearnbench.report import mixed_cells
+    from unlearnbench.aggregate import mixed_cells
     from unlearnbench.store import load_records
 
     root = Path(__file__).resolve().parents[1]

@@ -151,9 +151,17 @@ def readme_block(name: str) -> str:
     return m.group(1)
 
 
+def test_the_record_reference_table_is_the_schema():
+    text = (ROOT / "docs" / "records_and_cache.md").read_text()
+    m = re.search(r"<!-- field table:[^\n]*-->\n(.*?)<!-- end of field table -->", text, re.S)
+    assert m, "docs/records_and_cache.md: the field table's markers are missing"
+    from unlearnbench.records import fields_markdown
+    assert m.group(1) == fields_markdown(), "regenerate it from unlearnbench.records.fields_markdown()"
+
+
 def test_the_readme_methods_table_is_the_registry():
-    from unlearnbench.run import methods_markdown
-    assert readme_block("methods table") == methods_markdown(), "regenerate it with `unlearnbench list --markdown`"
+    from unlearnbench.cli.listing import methods_table
+    assert readme_block("methods table") == methods_table(), "regenerate it with `unlearnbench list --markdown`"
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -196,7 +204,7 @@ def documented_rows(text: str, name: str) -> list[tuple[str, str, str]] | None:
 
 def settings_classes() -> list[type]:
     from unlearnbench.config import DataConfig, EvalConfig, ModelConfig, TrainRecipe
-    from unlearnbench.method import get_method, list_methods
+    from unlearnbench.registry import get_method, list_methods
     classes = [DataConfig, ModelConfig, TrainRecipe, EvalConfig]
     classes += [get_method(m).hparams for m in list_methods(variants=False)]
     return [c for c in classes if dataclasses.fields(c)]
@@ -243,24 +251,25 @@ def test_the_readme_headline_table_is_the_committed_report():
 @pytest.mark.slow
 def test_the_robustness_grid_is_its_records(tmp_path):
     """results/robustness: report/grid.md is what `report` makes of the committed records today, and the README
-    shows that grid, table for table (headings one level down)."""
-    from unlearnbench.report import main
+    links to that grid (it reads the tables; it does not paste them)."""
+    from unlearnbench.cli.report import main
 
     root = ROOT / "results" / "robustness"
     assert main([str(root), "--format", "md", "--no-plots", "--out", str(tmp_path)]) == 0
     grid = (tmp_path / "grid.md").read_text()
     assert (root / "report" / "grid.md").read_text() == grid, "run: python -m unlearnbench.report results/robustness"
-    body = re.sub(r"^## ", "### ", grid.split("# Methods across architectures\n", 1)[1].strip("\n"), flags=re.M)
-    assert body in (root / "README.md").read_text(), "results/robustness/README.md should show report/grid.md's tables"
+    readme = (root / "README.md").read_text()
+    assert "](report/grid.md)" in readme, "results/robustness/README.md should link to report/grid.md"
 
 
 def test_the_cli_page_lists_every_option_of_every_command():
     """docs/cli.md names every option of every subcommand's own parser (perf's: there or in docs/performance.md)."""
-    from unlearnbench import cli, perf, report, run, sweep
+    from unlearnbench import report
+    from unlearnbench.cli import listing, perf, run, sweep
     page = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     perf_page = page + (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     parsers = {"run": (run.parser(), page), "sweep": (sweep.parser(), page), "report": (report.parser(), page),
-               "perf": (perf.parser(), perf_page), "list": (cli.list_parser(), page)}
+               "perf": (perf.parser(), perf_page), "list": (listing.list_parser(), page)}
     missing = [f"{name} {option}" for name, (parser, text) in parsers.items() for action in parser._actions
                for option in action.option_strings
                if option.startswith("--") and option != "--help" and f"`{option}" not in text

@@ -1,19 +1,12 @@
-"""benchmarks/gpu_estimate.py: the lease packing, the wall time with several jobs per GPU, the rescaling of changed
-method settings and the reading of perf outputs, against hand-computed values."""
+"""benchmarks/gpu_estimate.py (unlearnbench.studies.gpu_estimate): the lease packing, the wall time with several jobs
+per GPU, the rescaling of changed method settings and the reading of perf outputs, against hand-computed values."""
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("gpu_estimate", ROOT / "benchmarks" / "gpu_estimate.py")
-est = importlib.util.module_from_spec(_spec)
-sys.modules["gpu_estimate"] = est  # dataclasses look their module up there
-_spec.loader.exec_module(est)
+from unlearnbench.studies import gpu_estimate as est
 
 # θ* 60 s, each class's oracle 50 s; two classes with a 100 s and a 10 s cell each
 WORK = est.SetupWork(theta=60.0, oracle=50.0, cells={2: [100.0, 10.0], 6: [100.0, 10.0]})
@@ -36,7 +29,8 @@ def test_wall_runs_theta_alone_then_the_rest_at_the_speedup_but_not_below_the_lo
 
 def test_a_method_whose_settings_changed_is_rescaled_by_its_steps():
     from unlearnbench.config import TrainRecipe
-    from unlearnbench.method import Sizes, get_method
+    from unlearnbench.method import Sizes
+    from unlearnbench.registry import get_method
     sizes = Sizes(6000, 54000, 10, TrainRecipe(batch_size=128))
     current = get_method("finetune").resolve({})  # batch 48 (the official code's)
     ratio, note = est.step_ratio("finetune", {"name": "finetune", "batch_size": 0, "scheduler": "cosine"}, current,

@@ -253,7 +253,7 @@ def test_bad_teaching_recal_bn_recomputes_the_statistics_from_its_retain_subset(
 
 def test_bad_teaching_keep_bn_is_a_variant_that_leaves_the_defaults_hash():
     from unlearnbench.config import hash_view
-    from unlearnbench.method import get_method
+    from unlearnbench.registry import get_method
     assert "bn_stats" not in hash_view(get_method("bad_teaching").resolve({}))  # older records keep their keys
     assert get_method("bad_teaching+keep_bn").resolve({}).bn_stats == "keep"
 
@@ -357,7 +357,7 @@ def runner(tmp_path_factory, data_root):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(EXPECTED_DRAWS))
 def test_each_method_draws_only_what_it_declared(method, runner):
-    from unlearnbench.method import list_methods
+    from unlearnbench.registry import list_methods
     from unlearnbench.plan import Overrides, resolve_cell
     assert set(EXPECTED_DRAWS) <= set(list_methods())
     ov = Overrides(data={"train_per_class": 40, "test_per_class": 10}, train={"epochs": 1, "batch_size": 32},

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from unlearnbench.method import list_methods
-from unlearnbench.perf import main
+from unlearnbench.cli.perf import main
+from unlearnbench.registry import list_methods
 
 CONFIG = """
 [data]

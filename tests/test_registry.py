@@ -7,7 +7,8 @@ import torch
 
 from unlearnbench import method as registry
 from unlearnbench.errors import UsageError
-from unlearnbench.method import MethodSpec, get_method, list_methods, register_method
+from unlearnbench.method import MethodSpec, register_method
+from unlearnbench.registry import get_method, list_methods
 from unlearnbench.plan import Overrides, resolve_cell
 from unlearnbench.runner import Env, Runner
 
@@ -71,7 +72,7 @@ def test_variants_are_listed_after_their_base_with_a_note():
             assert name.startswith(spec.base + "+") and spec.summary == spec.note and "\n" not in spec.note
             assert spec.resolve() != get_method(spec.base).resolve()  # a variant changes something
             assert spec.fn is get_method(spec.base).fn and spec.needs == get_method(spec.base).needs
-    from unlearnbench.run import list_everything
+    from unlearnbench.cli.listing import list_everything
     assert "pbu+stop" in list_everything() and "a blind stopping rule" in list_everything()
 
 
@@ -127,15 +128,41 @@ def test_zrf_reference_network_is_not_near_uniform(data_root, tmp_path):
 def test_what_list_reads_from_the_source_is_the_registry():
     """`unlearnbench list` and the CLI's name checks read the registrations from the source (no torch): the same
     names, data, one-liners and order as the live registries."""
-    from unlearnbench import catalog
+    from unlearnbench import catalog, registry
     from unlearnbench.data import DATASETS
-    from unlearnbench.method import get_method, list_methods
     from unlearnbench.models import list_models
     source = {e.name: e for e in catalog.source_registry()}
-    live = {n: catalog.Entry(n, get_method(n).needs, get_method(n).summary, get_method(n).base) for n in list_methods()}
+    live = {n: catalog.Entry(n, s.needs, s.summary, s.base, s.display, s.group, s.order)
+            for n in list_methods() for s in [get_method(n)]}
     assert source == live
-    assert catalog.ordered([n for n, e in source.items() if not e.base], {n: e.base for n, e in source.items()
-                                                                          if e.base}, catalog.source_order()) \
-        == list_methods()
+    assert catalog.ordered(source.values()) == list_methods()
     assert catalog.dataset_names() == sorted(DATASETS) and catalog.model_names() == list_models()
-    assert set(catalog.method_names()) == set(list_methods())
+    assert set(registry.method_names()) == set(list_methods())
+
+
+def test_a_registration_carries_its_display_name_group_and_place():
+    """What tables show of a method comes from its registration: its display name (a variant's is its base's, with
+    '+<what>'), its group (the grid's tables) and its place in the group (every listing's order)."""
+    from unlearnbench.catalog import GROUP_TITLES
+    from unlearnbench.registry import group_title, method_label
+    assert method_label("pbu") == "PBU" and method_label("pbu+fixed5") == "PBU +fixed5"
+    assert method_label("original") == "Initial" and get_method("bad_teaching+redraw").label == "Bad Teaching +redraw"
+    assert method_label("gone") == "gone" and method_label("gone+x") == "gone +x"  # an old record's name, as it is
+    assert group_title("jit+keep_bn") == group_title("jit") == "the retain-free rivals"
+    assert group_title("gone") == "other methods"
+    groups = [get_method(m).group for m in list_methods(variants=False)]
+    assert groups == sorted(groups, key=list(GROUP_TITLES).index)  # the order is by group first
+    assert {"paper", "retain-free", "baseline"} <= set(groups) <= set(GROUP_TITLES)
+    with pytest.raises(ValueError, match="unknown group 'papers'; groups are paper, retain-free"):
+        register_method("bad", hparams=ProbeHP, group="papers")
+    assert "bad" not in list_methods()
+
+
+def test_a_method_registered_without_a_group_comes_after_the_others_under_its_own_name(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    register_method("aaa_mine", hparams=ProbeHP)(forget_only_probe)
+    register_method("head_probe", hparams=ProbeHP, display="Head probe", group="reference")(forget_only_probe)
+    from unlearnbench.registry import method_label
+    names = list_methods()
+    assert names[-2:] == ["head_probe", "aaa_mine"] and method_label("aaa_mine") == "aaa_mine"
+    assert method_label("head_probe") == "Head probe"

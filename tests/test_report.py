@@ -9,8 +9,9 @@ import subprocess
 import pandas as pd
 import pytest
 
-from unlearnbench.report import (comparison, fmt, main, paper_layout, paper_numbers, records_frame, summarize,
-                                 to_markdown)
+from unlearnbench.aggregate import comparison, fmt, paper_numbers, records_frame, summarize
+from unlearnbench.cli.report import main
+from unlearnbench.tables import paper_layout, to_markdown
 
 
 def _rec(method, seed, acc_f, acc_r, cls=2, model="resnet34", **extra):
@@ -175,7 +176,7 @@ def _rows_from_two_thetas():
 
 
 def test_a_cell_from_another_theta_star_is_marked_in_every_format(tmp_path, capsys):
-    from unlearnbench.report import mixed_cells
+    from unlearnbench.aggregate import mixed_cells
     mixed = mixed_cells(_rows_from_two_thetas())
     assert list(mixed) == [("mnist", "resnet34", 2, "finetune")] and "θ*" in mixed[list(mixed)[0]][0]
     _write_store(tmp_path / "res", _rows_from_two_thetas())
@@ -194,7 +195,7 @@ def test_a_cell_from_another_theta_star_is_marked_in_every_format(tmp_path, caps
 
 
 def test_older_records_are_told_apart_by_their_theta_star_accuracies():
-    from unlearnbench.report import mixed_cells
+    from unlearnbench.aggregate import mixed_cells
     old = [_rec("original", 1, 99.16, 99.34, original_acc_forget=99.16, original_acc_retain=99.34),
            _rec("pbu", 1, 0.0, 97.0, original_acc_forget=99.37, original_acc_retain=99.25)]
     assert list(mixed_cells(old)) == [("mnist", "resnet34", 2, "pbu")]
@@ -219,12 +220,12 @@ def test_confidence_interval_by_hand_and_the_paper_outside_it():
     tight = [_rec("retrain", s, 0.0, 90.0 + s / 100) for s in range(3)]  # 90.00-90.02: the paper's 99.x is outside
     row = comparison(summarize(records_frame(tight)), paper_numbers()).iloc[0]
     assert row["acc_retain_paper_in_ci"] == "no"
-    from unlearnbench.report import comparison_markdown
+    from unlearnbench.tables import comparison_markdown
     assert "*" in comparison_markdown(comparison(summarize(records_frame(tight)), paper_numbers()))
 
 
 def test_variants_follow_their_base_and_methods_picks_columns(tmp_path):
-    from unlearnbench.report import method_label, methods_summary
+    from unlearnbench.aggregate import method_label, methods_summary
     recs = RECORDS + [_rec("pbu+stop", 0, 0.0, 80.0), _rec("finetune+cosine", 0, 0.0, 98.5, cls=6)]
     table = paper_layout(summarize(records_frame(recs)), ["acc_forget"])
     assert list(dict.fromkeys(m for m, _ in table.columns)) == ["original", "retrain", "finetune",
@@ -263,7 +264,7 @@ def test_files_that_are_not_records_are_named_in_one_warning_each_and_skipped(tm
 def test_method_by_architecture_grid(tmp_path):
     """grid.md: written only when a data set and class has records of two or more models; rows architectures, columns
     methods, "A_Df / A_Dr" means over seeds, ↓ where A_Dr is more than 10 points below θ*'s."""
-    from unlearnbench.report import arch_grid
+    from unlearnbench.tables import arch_grid
 
     _write_store(tmp_path / "one", RECORDS)  # one model only: no grid
     assert main([str(tmp_path / "one"), "--format", "md", "--no-plots"]) == 0

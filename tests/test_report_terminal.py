@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 
-from unlearnbench.report import main, paper_layout, records_frame, summarize, terminal_text
+from unlearnbench.aggregate import records_frame, summarize
+from unlearnbench.cli.report import main
+from unlearnbench.tables import paper_layout, terminal_text
 
 
 def _rec(method, seed, acc_f, acc_r, cls=2, model="resnet34"):

@@ -15,7 +15,8 @@ from unlearnbench.attacks import PixelSpace, fgsm
 from unlearnbench.config import TrainRecipe
 from unlearnbench.data import Batch, Tracker, Withheld
 from unlearnbench.errors import UsageError
-from unlearnbench.method import Sizes, UnlearnTask, get_method, list_methods
+from unlearnbench.method import Sizes, UnlearnTask
+from unlearnbench.registry import get_method, list_methods
 from unlearnbench.methods.boundary_expand import classifier_name, prune_head, widen_head
 from unlearnbench.methods.boundary_shrink import neighbour_labels
 from unlearnbench.methods.delete import delete_loss, masked_targets

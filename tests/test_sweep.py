@@ -13,11 +13,12 @@ import pytest
 import torch
 
 from unlearnbench import method as registry
-from unlearnbench.errors import UsageError
+from unlearnbench.errors import DataUnavailable, UsageError
 from unlearnbench.method import MethodSpec
-from unlearnbench.plan import load_sweep, one_cell, selections
+from unlearnbench.plan import load_sweep, one_cell, selections, sweep_share
+from unlearnbench.registry import get_method
 from unlearnbench.store import RecordStore
-from unlearnbench.sweep import main
+from unlearnbench.cli.sweep import main
 
 pytestmark = pytest.mark.slow  # trains on real MNIST: `make test-fast` leaves these out
 
@@ -163,6 +164,19 @@ def test_one_cell_needs_every_varying_key_but_the_fixed_ones(grid):
         one_cell(sweep, selections(["method=pbu", "forget_class=3", "seed=0"]))
 
 
+def test_a_share_of_a_steps_file_is_planned_from_the_data_root_given(data_root, tmp_path):
+    """What the sweep command and the measurement scripts start from: the file's share, a "steps" rule's class
+    sizes read from the data root given, the very cells the committed sweep planned (their keys)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "mnist_retain_free_steps.toml"
+    share = sweep_share(path, selections(["forget_class=8", "method=pbu,grad_ascent"]), data_root=data_root)
+    assert {c.method: c.hparams.epochs for c in share.cells} == {"pbu": 29, "grad_ascent": 25}  # 464 and 100 steps
+    planned = json.loads((path.parents[1] / "results" / "mnist_retain_free_steps" / "cells.json").read_text())
+    assert {c.key for c in share.cells} <= {c["config_hash"] for c in planned}
+    assert one_cell(share, selections(["method=pbu"])).hparams.epochs == 29
+    with pytest.raises(DataUnavailable):  # the sizes come from this root, not from the default one
+        sweep_share(path, selections(["method=pbu"]), data_root=tmp_path / "nodata")
+
+
 def test_missing_data_is_reported_before_any_work(grid, tmp_path, capsys, monkeypatch):
     args = _args(grid, tmp_path / "r", tmp_path / "c") + ["--data-root", str(tmp_path / "nodata")]
     assert main(args) == 2
@@ -248,7 +262,7 @@ def _failing(model, task, hp, seed):
 
 def test_a_failed_job_is_one_line_and_the_sweep_goes_on(grid, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(registry._REGISTRY, "fragile",
-                        MethodSpec("fragile", _failing, registry.get_method("original").hparams, frozenset(), False))
+                        MethodSpec("fragile", _failing, get_method("original").hparams, frozenset(), False))
     grid.write_text(GRID.replace('"finetune", "pbu"]', '"fragile"]'))
     results = tmp_path / "r"
     assert main(_args(grid, results, tmp_path / "c")) == 1
@@ -365,7 +379,7 @@ def test_gpu_slots_are_round_robin_over_the_gpus():
 
 
 def test_worker_plan_from_jobs_and_jobs_per_gpu():
-    from unlearnbench.errors import UsageError
+    from unlearnbench.errors import DataUnavailable, UsageError
     from unlearnbench.sweep import plan_workers
     assert plan_workers(0, 0, 1).n_jobs == 1 and plan_workers(0, 3, 1).n_jobs == 3  # a CPU: --jobs as before
     assert plan_workers(2, 0, 1).n_jobs == 2  # one per GPU by default, as before

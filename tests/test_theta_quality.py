@@ -1,14 +1,9 @@
-"""benchmarks/theta_quality.py: a run stopped part-way resumes from its rows, keeping only those of this run's θ*s."""
+"""benchmarks/theta_quality.py (unlearnbench.studies.theta_quality): a run stopped part-way resumes from its rows, keeping only those of this run's θ*s."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("theta_quality", ROOT / "benchmarks" / "theta_quality.py")
-tq = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tq)
+from unlearnbench.studies import theta_quality as tq
 
 
 def test_resume_keeps_rows_of_this_runs_thetas_in_its_order(tmp_path, capsys):

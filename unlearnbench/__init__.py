@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -49,8 +48,8 @@ class _SourceTreeMethods(importlib.abc.MetaPathFinder):
                   ) -> importlib.machinery.ModuleSpec | None:
         if fullname != f"{__name__}.methods":
             return None
-        return importlib.util.spec_from_file_location(fullname, _SOURCE_METHODS / "__init__.py",
-                                                      submodule_search_locations=[str(_SOURCE_METHODS)])
+        # the path finder looks a name's last part ("methods") up in the folders given: the checkout's root
+        return importlib.machinery.PathFinder.find_spec(fullname, [str(_SOURCE_METHODS.parent)])
 
 
 # A source checkout: no unlearnbench/methods/ here, the methods beside this package. First in line, so that an

@@ -89,7 +89,7 @@ def run_sweep(config: str | Path, *, results: str | Path | None = None, only: Ma
     "retrain"]} (`--only`); `set`: e.g. {"train.epochs": 1} (`--set`). Raises UsageError for bad input and
     RuntimeError when jobs failed (their tracebacks are under <results>/logs/)."""
     from .plan import load_sweep
-    from .sweep import main
+    from .cli.sweep import main
     argv = ["--config", str(config), "--jobs", str(jobs)]
     for key, value in (only or {}).items():
         values = value if isinstance(value, (list, tuple)) else [value]
@@ -116,7 +116,7 @@ def _toml_value(value: Any) -> str:
 def load_results(path: str | Path) -> "pandas.DataFrame":
     """The records of a results directory (or a .jsonl file) as a DataFrame: one row per cell and seed (the newest
     record of each), the keys (dataset, model, forget_class, method, seed) and every metric of the report."""
-    from .report import latest_per_seed, records_frame
+    from .aggregate import latest_per_seed, records_frame
     from .store import load_records
     path = Path(path)
     if not path.exists():
@@ -135,7 +135,8 @@ def build_report(path: str | Path, *, compare_paper: bool = False, ci: bool = Fa
     import contextlib
     import io
 
-    from .report import latest_per_seed, main, records_frame, summarize
+    from .aggregate import latest_per_seed, records_frame, summarize
+    from .cli.report import main
     from .store import load_records
     argv = [str(path), "--format", ",".join(formats)]
     argv += (["--compare-paper"] if compare_paper else []) + (["--ci"] if ci else []) + (["--strict"] if strict else [])
@@ -176,15 +177,14 @@ class MethodInfo:
     spec: "MethodSpec | None" = field(default=None, repr=False)  # the registry's entry (hparams class, function)
 
     def __str__(self) -> str:
-        from .catalog import describe_method
+        from .registry import describe_method
         return describe_method(self.name)
 
 
 def get_method(name: str) -> MethodInfo:
     """A registered method or variant: its one line, the data it needs, and `defaults` (each setting's default,
     valid range and source). UsageError with "did you mean" for an unknown name."""
-    from .catalog import settings
-    from .method import get_method as spec_of
+    from .registry import get_method as spec_of, settings
     spec = spec_of(name)
     defaults = {s["name"]: Setting(s["default"], s["type"], s["range"], s["source"]) for s in settings(name)}
     return MethodInfo(name, spec.summary, spec.needs, spec.base, spec.cached, defaults, spec)
@@ -192,7 +192,7 @@ def get_method(name: str) -> MethodInfo:
 
 def list_methods(variants: bool = True) -> list[str]:
     """Every registered method (the paper's first) each followed by its variants; `variants=False`: methods only."""
-    from .method import list_methods as names
+    from .registry import list_methods as names
     return names(variants)
 
 
@@ -215,7 +215,8 @@ def register_method(name: str, **kw: Any) -> Any:
 
 
 def register_variant(name: str, base: str, overrides: Mapping[str, Any], note: str) -> None:
-    from .method import get_method as spec_of, register_variant as register
+    from .method import register_variant as register
+    from .registry import get_method as spec_of
     spec_of(base)  # loads the built-in methods first, so a variant of one of them finds its base
     register(name, base, overrides, note)
 

@@ -148,7 +148,7 @@ def schedule_table(forget: int, retain: int, classes: int) -> str:
     """The registered methods' schedules as a Markdown table: each epoch count as published, the data it was
     published for, and what the "steps" rule makes of it at (forget, retain) images of `classes` classes (the
     reference's table; a test keeps the two equal)."""
-    from .method import get_method, list_methods
+    from .registry import get_method, list_methods
     rows = ["| method | epoch counts | published epochs (steps) | published on | under \"steps\" here | source |",
             "|---|---|---|---|---|---|"]
     for name in list_methods(variants=False):

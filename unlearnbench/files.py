@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -260,9 +261,26 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, lambda f: json.dump(obj, f, indent=1, sort_keys=True, default=str), mode="w")
 
 
+def json_safe(obj: Any) -> Any:
+    """`obj` with every NaN and infinity as None: JSON has neither (an empty set has no accuracy)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def json_line(obj: Any) -> str:
+    """One line of a JSON-lines file, as every writer here writes it (records, a script's rows): strict JSON (NaN as
+    null), anything not JSON by its str()."""
+    return json.dumps(json_safe(obj), default=str, allow_nan=False)
+
+
 def atomic_write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     """Rewrite `path` as one JSON line per row, all or nothing (a measurement script's rows, rewritten after each)."""
-    atomic_write_bytes(path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in rows)), mode="w")
+    atomic_write_bytes(path, lambda f: f.write("".join(json_line(r) + "\n" for r in rows)), mode="w")
 
 
 def read_json_lines(path: Path) -> list[dict[str, Any]]:

@@ -1,8 +1,9 @@
-"""The contract between the runner and an unlearning method, and the registry that maps names to methods.
+"""The contract between the runner and an unlearning method, and the registrations that name methods.
 
-A method is one function `fn(model, task, hp, seed) -> model`, registered with the data it needs:
+A method is one function `fn(model, task, hp, seed) -> model`, registered with the data it needs and how tables show
+it (its display name, its group and its place in the group; `unlearnbench.catalog.GROUP_TITLES` names the groups):
 
-    @register_method("finetune", hparams=FinetuneHP, needs=("retain",))
+    @register_method("finetune", hparams=FinetuneHP, needs=("retain",), display="Fine-tune", group="paper", order=2)
     def finetune(model, task, hp, seed): ...
 
 It receives θ* (a copy it may modify), an `UnlearnTask` holding only the sample sets it declared (anything else is a
@@ -19,22 +20,25 @@ overrides and a one-line note, registered in the base method's module and run li
 
     register_variant("finetune+cosine", "finetune", {"scheduler": "cosine"}, "ours: cosine decay, as θ* trains")
 
-Look names up with `get_method` (unknown names are "unknown method 'x'; valid: ..."), list them with `list_methods`.
+A variant is shown and placed with its base method (its display name is the base's, followed by "+<what>").
+
+This module holds the registrations; it imports no method. `unlearnbench.registry`, above it and the methods package,
+loads the methods and looks names up (`get_method`: unknown names are "unknown method 'x'; valid: ...") and lists
+them (`list_methods`).
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
 from torch import nn
 
 from .budget import Schedule
-from .catalog import RENAMED, VARIANT_SEP, ordered
+from .catalog import DEFAULT_GROUP, GROUP_TITLES, VARIANT_SEP
 from .config import TrainRecipe, build
 from .data import SampleSet, Withheld
-from .errors import UsageError, did_you_mean
 from .runtime import Runtime
 
 ROLES = ("forget", "retain")
@@ -86,10 +90,19 @@ class MethodSpec:
     base: str | None = None  # a variant: the method it varies (None: a method as published)
     overrides: Mapping[str, Any] = field(default_factory=dict)  # a variant's hyperparameters over the base defaults
     note: str = ""  # a variant: what it changes and why, one line
+    display: str = ""  # its name in tables ("PBU"; empty: its registered name); a variant has its base's
+    group: str = DEFAULT_GROUP  # one of catalog.GROUP_TITLES; a variant is in its base's
+    order: int = 0  # its place in its group, in every listing and table (ties: by name)
 
     @property
     def is_variant(self) -> bool:
         return self.base is not None
+
+    @property
+    def label(self) -> str:
+        """Its column title: the display name, a variant's as '<base's display name> +<what it changes>'."""
+        title = self.display or (self.base or self.name)
+        return f"{title} +{self.name.partition(VARIANT_SEP)[2]}" if self.is_variant else title
 
     @property
     def summary(self) -> str:
@@ -116,11 +129,16 @@ _REGISTRY: dict[str, MethodSpec] = {}
 
 
 def register_method(name: str, *, hparams: type, needs: Sequence[str] = (), cached: bool = False,
-                    cost: CostFn = lambda hp, sizes: 0.0, schedule: Schedule | None = None
-                    ) -> Callable[[MethodFn], MethodFn]:
+                    cost: CostFn = lambda hp, sizes: 0.0, schedule: Schedule | None = None, display: str | None = None,
+                    group: str = DEFAULT_GROUP, order: int = 0) -> Callable[[MethodFn], MethodFn]:
+    """Register `fn(model, task, hp, seed)` as method `name` (see the module docstring): `schedule` its epoch counts
+    and the data its published recipe ran on (budget rules), `display` its name in tables (default `name`), `group`
+    one of catalog.GROUP_TITLES, `order` its place in the group."""
     bad = set(needs) - set(ROLES)
     if bad:
         raise ValueError(f"method {name}: unknown data roles {sorted(bad)}; roles are {ROLES}")
+    if group not in GROUP_TITLES:
+        raise ValueError(f"method {name}: unknown group {group!r}; groups are {', '.join(GROUP_TITLES)}")
 
     def decorate(fn: MethodFn) -> MethodFn:
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
@@ -129,7 +147,8 @@ def register_method(name: str, *, hparams: type, needs: Sequence[str] = (), cach
             missing = [f for f in schedule.fields if f not in {x.name for x in dataclasses.fields(hparams)}]
             if missing:
                 raise ValueError(f"method {name}: its schedule counts epochs in {missing}, not hyperparameters")
-        _REGISTRY[name] = MethodSpec(name, fn, hparams, frozenset(needs), cached, cost, schedule)
+        _REGISTRY[name] = MethodSpec(name, fn, hparams, frozenset(needs), cached, cost, schedule,
+                                     display=display or name, group=group, order=order)
         return fn
 
     return decorate
@@ -154,24 +173,6 @@ def register_variant(name: str, base: str, overrides: Mapping[str, Any], note: s
     _REGISTRY[name] = variant
 
 
-def _discover() -> None:
-    importlib.import_module("unlearnbench.methods")  # importing it registers every module in methods/
-
-
-def get_method(name: str) -> MethodSpec:
-    _discover()
-    if name in RENAMED and name not in _REGISTRY:
-        new, why = RENAMED[name]
-        raise UsageError(f"method {name!r} is now {new!r}: {why}")
-    if name not in _REGISTRY:
-        raise did_you_mean("method", name, list(_REGISTRY))
-    return _REGISTRY[name]
-
-
-def list_methods(variants: bool = True) -> list[str]:
-    """Registered names: the paper's column order first (`unlearnbench.methods.ORDER`), then any others, each method
-    followed by its variants (alphabetically); `variants=False`: the methods as published only."""
-    _discover()
-    from unlearnbench.methods import ORDER
-    bases = [m for m in _REGISTRY if not _REGISTRY[m].is_variant]
-    return ordered(bases, {v: s.base for v, s in _REGISTRY.items() if s.base and variants}, ORDER)
+def registered() -> Mapping[str, MethodSpec]:
+    """What has been registered so far, read-only (`unlearnbench.registry` loads the methods first)."""
+    return MappingProxyType(_REGISTRY)

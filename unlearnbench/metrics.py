@@ -12,6 +12,8 @@ no test caught (BASELINES.md).
                 ZRF ∈ [0, 1]. (The released code uses KL(m‖p) and divides by the number of classes.)
 - `kl_divergence`, `activation_distance`: how far the model's outputs are from the retrained model's.
 - `speedup`     retrain time / method time.
+- `is_collapse` a method collapses the model where its A_Dr falls more than COLLAPSE (10) points below θ*'s: the
+                reporter's ↓, the cells `benchmarks/bn_statistics.py --collapsed` explains.
 """
 from __future__ import annotations
 
@@ -68,3 +70,13 @@ def activation_distance(reference_logits: Tensor, logits: Tensor) -> float:
 
 def speedup(retrain_seconds: float, method_seconds: float) -> float:
     return retrain_seconds / method_seconds if method_seconds > 0 else float("inf")
+
+
+#: A method "collapses" the model where its A_Dr falls more than this many points below θ*'s (the Initial column).
+COLLAPSE = 10.0
+COLLAPSE_MARK = "↓"
+
+
+def is_collapse(acc_retain: float, theta_acc_retain: float) -> bool:
+    """A_Dr more than COLLAPSE points below θ*'s: the grid's ↓, the cells `bn_statistics.py --collapsed` explains."""
+    return acc_retain < theta_acc_retain - COLLAPSE

@@ -67,7 +67,7 @@ def paired(df: pd.DataFrame, reference: str, metrics: Sequence[str]) -> pd.DataF
 
 def _in_order(df: pd.DataFrame) -> pd.DataFrame:
     """The report's order: data sets, then models, as the paper's table; methods as the registry."""
-    from .report import DATASET_NAMES, MODEL_NAMES, _method_rank, _rank
+    from .aggregate import DATASET_NAMES, MODEL_NAMES, _method_rank, _rank
     if df.empty:
         return df
     key = df.assign(_d=df["dataset"].map(_rank(list(DATASET_NAMES))), _o=df["model"].map(_rank(list(MODEL_NAMES))),
@@ -126,7 +126,7 @@ def spread_table(df: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------------------------------
 def _label(metric: str) -> str:
     """A metric's header, its bars escaped for a Markdown table (|MIA−retrain|)."""
-    from .report import METRICS
+    from .aggregate import METRICS
     return METRICS[metric].label.replace("|", "\\|")
 
 
@@ -137,7 +137,7 @@ def _num(x: float, digits: int) -> str:
 def versus_markdown(table: pd.DataFrame, reference: str) -> str:
     """One table per data set and model: a row per method, a column per metric, each cell 'Δ [lo, hi] p' with the
     mark where the difference holds after Holm."""
-    from .report import DATASET_NAMES, METRICS, MODEL_NAMES, _method_rank, method_label
+    from .aggregate import DATASET_NAMES, METRICS, MODEL_NAMES, _method_rank, method_label
     ref = method_label(reference)
     if table.empty:
         return f"_no cell shared with {ref}_\n"
@@ -169,7 +169,7 @@ def versus_markdown(table: pd.DataFrame, reference: str) -> str:
 
 
 def ranks_markdown(ranks: pd.DataFrame) -> str:
-    from .report import DATASET_NAMES, METRICS, MODEL_NAMES, _method_rank, method_label
+    from .aggregate import DATASET_NAMES, METRICS, MODEL_NAMES, _method_rank, method_label
     if ranks.empty:
         return "_no results yet_\n"
     sections = ["# Average rank per method\n"]
@@ -192,7 +192,7 @@ def ranks_markdown(ranks: pd.DataFrame) -> str:
 
 
 def spread_markdown(spread: pd.DataFrame, metrics: Sequence[str]) -> str:
-    from .report import DATASET_NAMES, METRICS, MODEL_NAMES, method_label
+    from .aggregate import DATASET_NAMES, METRICS, MODEL_NAMES, method_label
     rows = []
     for _, r in spread.iterrows():
         row = {"data set": DATASET_NAMES.get(r["dataset"], r["dataset"]),

@@ -5,15 +5,14 @@ from __future__ import annotations
 import copy
 import sys
 import time
-from typing import Callable, Sequence
+from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 
 from .config import ModelConfig
-from .method import list_methods
+from .registry import list_methods
 from .peak import Peak, ceiling, gpu_theoretical_peak, host_cpu_peak
-from .perf import VARIANTS
 from .plan import Overrides, resolve_cell
 from .runner import Runner
 from .runtime import deterministic, generator
@@ -102,7 +101,8 @@ def section_methods(runner: Runner, model: str, forget_class: int, ov: Overrides
         cell = resolve_cell("mnist", model, forget_class, 0, method, ov)
         original, meta, _ = runner.original(cell.setup)  # trained (and cached) once, not timed here
         task, trackers = runner.task(cell)
-        from .method import get_method, split_output
+        from .method import split_output
+        from .registry import get_method
         spec = get_method(method)
         work = copy.deepcopy(original)
         out: list[torch.nn.Module] = []
@@ -248,9 +248,10 @@ def section_flops(runner: Runner, model_name: str, steps: int) -> str:
 # (e) options
 # --------------------------------------------------------------------------------------------------------------------
 def section_options(runner: Runner, model_name: str, steps: int, per_class: int,
-                    names: Sequence[str] = tuple(VARIANTS)) -> str:
+                    variants: Mapping[str, tuple[str, Mapping[str, object]]]) -> str:
+    """`variants`: name → (label, training-recipe options), the baseline the others are divided by first."""
     rows = []
-    for label, opts in [VARIANTS[n] for n in dict.fromkeys(("fp32", *names))]:  # fp32 first, each once
+    for label, opts in variants.values():
         cell = resolve_cell("mnist", model_name, 2, 0, "original",
                             Overrides(data={"train_per_class": per_class}, train={"epochs": 1, **opts}))
         setup = cell.setup

@@ -106,7 +106,7 @@ def overrides_from_mapping(doc: Mapping[str, Any], where: str, extra_keys: tuple
     methods: dict[str, dict[str, Any]] = {}
     per_class: dict[str, dict[int, dict[str, Any]]] = {}
     if doc.get("method"):
-        from .method import get_method
+        from .registry import get_method
     for name, table in doc.get("method", {}).items():
         spec = get_method(name)
         if not isinstance(table, dict):
@@ -166,7 +166,7 @@ def classes_out_of_range(ov: Overrides, num_classes: int) -> list[tuple[str, int
 def check_unlearn_seed(unlearn_seed: object, method: str) -> int:
     """A valid unlearning seed for `method`: a non-negative integer, and 0 for a cached method (the oracle, retrain,
     is set by the cell's seed alone: it has no unlearning run of its own)."""
-    from .method import get_method
+    from .registry import get_method
     if not isinstance(unlearn_seed, int) or isinstance(unlearn_seed, bool) or unlearn_seed < 0:
         raise UsageError(f"unlearning seed must be a non-negative integer, got {unlearn_seed!r}")
     if unlearn_seed and get_method(method).cached:
@@ -183,7 +183,7 @@ def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method:
     (forget, retain) training images of a data config's class, which the "steps" budget rule scales epochs by (default:
     read from the data under the default data root)."""
     from .data import check_forget_class, get_dataset_spec
-    from .method import get_method
+    from .registry import get_method
     setup = resolve_setup(dataset, model, seed, ov)
     if not isinstance(forget_class, int) or isinstance(forget_class, bool):
         raise UsageError(f"forget class must be an integer, got {forget_class!r}")
@@ -289,10 +289,19 @@ def selections(items: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
-def one_cell(sweep: Sweep, chosen: Mapping[str, str]) -> Cell:
+def sweep_share(path: Path, chosen: Mapping[str, str] | None = None, extra: Overrides | None = None, *,
+                data_root: Path | None = None, download: bool = False) -> Sweep:
+    """The cells of sweep file `path` that the `--only` selections `chosen` pick (all without), `extra` over the
+    file, planned as `sweep --only` plans them: a "steps" budget rule reads its class sizes from `data_root` (default:
+    the default data root). What the sweep command and every script that explains cells of a sweep start from."""
+    sizes = data_sizes(data_root, download=download)  # read only under a "steps" rule
+    return select_cells(load_sweep(Path(path), extra, sizes), chosen or {})
+
+
+def one_cell(sweep: Sweep, chosen: Mapping[str, str] | None = None) -> Cell:
     """The one cell of `sweep` that the selections name (a script that explains one cell); UsageError naming the
     keys still open when several match."""
-    cells = select_cells(sweep, chosen).cells
+    cells = select_cells(sweep, chosen or {}).cells
     if len(cells) == 1:
         return cells[0]
     open_keys = {k: list(dict.fromkeys(f(c) for c in cells)) for k, f in SELECTORS.items()}
@@ -348,7 +357,7 @@ def load_sweep(path: Path, extra: Overrides | None = None, sizes: Sizes | None =
         entry_methods = _list_of(entry["methods"], str, f"{at}: methods") if "methods" in entry else methods
         entry_runs = _list_of(entry["unlearn_seeds"], int, f"{at}: unlearn_seeds") if "unlearn_seeds" in entry \
             else unlearn_seeds
-        from .method import get_method
+        from .registry import get_method
         for model in _list_of(entry.get("models"), str, f"{at}: models"):
             for fc in _list_of(entry.get("forget_classes"), int, f"{at}: forget_classes"):
                 for seed in entry_seeds:

@@ -21,10 +21,12 @@ from .budget import facts as budget_facts
 from .cache import CheckpointCache
 from .config import Cell, DataConfig, Setup, TrainRecipe, hash_view, stable_hash
 from .data import DataBundle, SampleSet, Tracker, Withheld, load_data
-from .method import Sizes, UnlearnTask, get_method, split_output
+from .method import Sizes, UnlearnTask, split_output
 from .metrics import activation_distance, kl_divergence, mia_score, speedup, zrf
 from .models import create_model, live_residual_branches
 from .plan import ORACLE
+from .records import undeclared
+from .registry import get_method
 from .runtime import (DATA_ORDER, Runtime, describe_device, deterministic, generator, resolve_device, torch_threads,
                       versions)
 from .train import accuracy, fit, forget_retain_accuracy, predict, predict_batch_statistics
@@ -334,7 +336,7 @@ class Runner:
         return found
 
     def run(self, cell: Cell) -> dict[str, Any]:
-        """Run one cell and return its record (schema: docs/records_and_cache.md)."""
+        """Run one cell and return its record (its fields: `records.SCHEMA`)."""
         setup = cell.setup
         data = self.data(setup.data)
         original, original_meta, original_hit = self.original(setup)
@@ -344,7 +346,7 @@ class Runner:
         out = self.outputs(model, cell)
         acc_f, acc_r = forget_retain_accuracy(out["test"], labels, cell.forget_class)
         o_f, o_r = forget_retain_accuracy(orig["test"], labels, cell.forget_class)
-        return {
+        record = {
             "dataset": setup.data.name, "model": setup.model.name, "forget_class": cell.forget_class,
             "seed": setup.seed, "unlearn_seed": cell.unlearn_seed, "method": cell.method,
             "acc_forget": acc_f, "acc_retain": acc_r, "original_acc_forget": o_f, "original_acc_retain": o_r,
@@ -360,3 +362,6 @@ class Runner:
             "versions": versions(), "device": describe_device(self.device), "threads": torch.get_num_threads(),
             "host": socket.gethostname(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        if bad := undeclared(record):  # a field is added to records.SCHEMA first, with its documentation
+            raise RuntimeError(f"record fields {bad} are not defined in unlearnbench.records.SCHEMA")
+        return record

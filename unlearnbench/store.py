@@ -65,9 +65,6 @@ class RecordStore:
     def write(self, record: dict[str, Any]) -> None:
         atomic_write_json(self.path(record["config_hash"]), seal(record))
 
-    def keys(self) -> set[str]:
-        return {p.stem for p in self.dir.glob("*.json")} if self.dir.exists() else set()
-
     def records(self) -> list[dict[str, Any]]:
         return load_records(self.root)
 

@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from . import progress
-from .config import Cell, Setup, parse_assignments
-from .errors import ArgumentParser, UsageError, WriteError, cli, prog
-from .files import atomic_write_bytes, atomic_write_json, check_dir, make_dirs, pid_alive, regular_file_problem
-from .plan import ORACLE, Overrides, Sweep, data_sizes, load_sweep, select_cells, selections
-from .run import add_env_options, env_from_args, setup_logging
+from .config import Cell, Setup
+from .errors import UsageError, WriteError
+from .files import atomic_write_json, pid_alive
+from .plan import ORACLE, Sweep
 from .store import RecordStore
 
 if TYPE_CHECKING:
@@ -37,8 +36,8 @@ if TYPE_CHECKING:
     from .cache import CheckpointCache
     from .runner import Env, Runner
 
-# torch and the registries load when work starts (inside the functions below): `--help` and a mistyped command line
-# or sweep file are answered before they load.
+# torch and the registries load when work starts (inside the functions below): the command (unlearnbench.cli.sweep)
+# answers `--help` and a mistyped command line or sweep file before they load.
 
 log = logging.getLogger("unlearnbench")
 
@@ -193,7 +192,7 @@ def make_plan(sweep: Sweep, store: RecordStore, cache: CheckpointCache, runner: 
     that class is measured against), then its other cells. Completing one seed before the next means that a sweep
     stopped early leaves whole tables for the seeds it did, not scattered cells. Recorded cells are not jobs, and an
     original whose cells are all recorded is not trained (results moved to a machine with an empty cache)."""
-    from .method import get_method
+    from .registry import get_method
     setups = sweep.setups
     todo: list[Cell] = []
     corrupt: list[tuple[Path, str]] = []
@@ -220,7 +219,7 @@ def oracle_key(runner: Runner, cell: Cell) -> str | None:
     """The cached oracle this cell trains or loads: a retrain cell's own model, or, for any other cell measured
     against the oracle (`eval.oracle`), the retrain of its class, which a share of a grid without its retrain cells
     (`--only method=pbu`) still trains."""
-    from .method import get_method
+    from .registry import get_method
     if get_method(cell.method).cached:
         return runner.method_key(cell)
     return runner.method_key(runner.oracle_cell(cell)) if cell.eval.oracle else None
@@ -297,7 +296,7 @@ def _read_calibration(path: Path) -> dict[str, Any]:
 
 def estimate(plan: Plan, runner: Runner) -> float:
     """Rough seconds for the plan's jobs on this device: each job's sample-steps × measured seconds per sample."""
-    from .method import get_method
+    from .registry import get_method
     rate: dict[tuple[Any, ...], float] = {}
     oracles: set[str] = set()
     total = 0.0
@@ -466,174 +465,6 @@ def watch_parent(pid: int) -> None:
     threading.Thread(target=watch, name="unlearnbench-watch-parent", daemon=True).start()
 
 
-def parser() -> ArgumentParser:
-    me = prog("sweep")
-    p = ArgumentParser(prog=me, description=__doc__.split("\n\n")[0],
-                       usage="%(prog)s --config FILE [--dry-run] [--only KEY=V1,V2] [options]",
-                       epilog=f"""examples:
-  {me} --config benchmarks/mnist_quick.toml --dry-run
-  {me} --config benchmarks/mnist_cpu.toml --only seed=0 --only method=pbu
-  {me} --config benchmarks/mnist_paper.toml --set method.pbu.fisher=mc \\
-      --only model=resnet34 --results results/pbu_mc
-The sweep file's format: docs/configuration.md. What it writes: docs/records_and_cache.md.""")
-    p.add_argument("--config", type=Path, required=True, metavar="FILE", help="sweep file (see benchmarks/)")
-    p.add_argument("--jobs", type=int, default=0, metavar="N",
-                   help="parallel jobs (default: --jobs-per-gpu per visible GPU, else 1; each gets cores/N threads)")
-    p.add_argument("--jobs-per-gpu", type=int, default=1, metavar="N",
-                   help="jobs sharing one GPU at once (default 1), for models that leave a GPU mostly idle; slot i "
-                        "runs on cuda:(i mod GPUs); records say how many shared it. Refused without a GPU")
-    p.add_argument("--backend", choices=("loky", "dask"), default="loky",
-                   help="loky: local processes (default); dask: a dask.distributed cluster")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler (default with dask: a local cluster)")
-    p.add_argument("--results", type=Path, metavar="DIR", help="results directory (default results/<sweep name>)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and its cost estimate, run nothing")
-    p.add_argument("--no-estimate", action="store_true", help="skip the cost estimate (it times a few steps)")
-    p.add_argument("--set", action="append", metavar="TABLE.KEY=VALUE", default=[],
-                   help="override the file, e.g. train.epochs=1 or method.pbu.fisher=mc")
-    p.add_argument("--only", action="append", metavar="KEY=V1,V2", default=[],
-                   help="only the cells with these dataset/model/forget_class/seed/method values")
-    add_env_options(p)
-    return p
-
-
-def _overrides(assignments: list[str]) -> Overrides:
-    tables: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}, "eval": {}, "budget": {}}
-    methods: dict[str, dict[str, Any]] = {}
-    for key, value in parse_assignments(assignments, "--set").items():
-        parts = key.split(".")
-        if parts[0] in tables and len(parts) == 2:
-            tables[parts[0]][parts[1]] = value
-        elif parts[0] == "method" and len(parts) == 3:
-            from .method import get_method
-            get_method(parts[1]).resolve({parts[2]: value})
-            methods.setdefault(parts[1], {})[parts[2]] = value
-        else:
-            raise UsageError(f"--set {key}: expected data|model|train|eval|budget.KEY or method.NAME.KEY")
-    return Overrides(tables["data"], tables["model"], tables["train"], tables["eval"], methods,
-                     budget=tables["budget"])
-
-
-def _check_method_names(sweep_file: Path) -> None:
-    """A mistyped method name in the sweep file's `methods` lists, answered before torch loads."""
-    from .catalog import check_method_name
-    from .plan import read_toml
-    try:
-        doc = read_toml(sweep_file)
-    except UsageError:
-        return  # load_sweep says what is wrong with the file
-    entries = doc.get("grid") if isinstance(doc.get("grid"), list) else []
-    for names in [doc.get("methods"), *(e.get("methods") for e in entries if isinstance(e, dict))]:
-        for name in names if isinstance(names, list) else ():
-            if isinstance(name, str):
-                try:
-                    check_method_name(name)
-                except UsageError as exc:
-                    raise UsageError(f"{sweep_file}: {exc}") from None
-
-
-def _check_data(sweep: Sweep, runner: Runner) -> None:
-    """Missing data is a configuration error: report it before any work."""
-    for cfg in {c.setup.data for c in sweep.cells}:
-        runner.data(cfg)
-
-
-def _record_cells(path: Path, cells: Sequence[Cell]) -> None:
-    """Every resolved cell config ever planned into this results directory: runs of shares of a grid (`--only`)
-    add to it instead of replacing the earlier shares' cells."""
-    try:
-        if regular_file_problem(path) is not None:  # none yet, or a FIFO or a device, never read
-            raise OSError(path)
-        known = {c["config_hash"]: c for c in json.loads(path.read_text())}
-    except (OSError, ValueError, TypeError, KeyError):  # none yet, or unreadable: it is rebuilt from this run
-        known = {}
-    before = list(known.values())
-    known.update({c.key: c.to_dict() | {"config_hash": c.key} for c in cells})
-    if list(known.values()) != before or not path.exists():  # unchanged: the file is left as it is
-        atomic_write_json(path, list(known.values()))
-
-
-def sweep_from_args(args: Any) -> Sweep:
-    """The resolved sweep (its `--only` share) a parsed command line asks for; every cell checked, no data touched."""
-    sizes = data_sizes(args.data_root, download=not args.no_download)  # read only under a "steps" rule
-    return select_cells(load_sweep(args.config, _overrides(args.set), sizes), selections(args.only))
-
-
-@cli
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    setup_logging(args.verbose, args.quiet or not args.verbose)
-    _check_method_names(args.config)
-    sweep = sweep_from_args(args)
-    if not 0 <= args.jobs <= MAX_JOBS:
-        raise UsageError(f"--jobs must be >= 0 and <= {MAX_JOBS}, got {args.jobs}")
-    if not 1 <= args.jobs_per_gpu <= MAX_JOBS:
-        raise UsageError(f"--jobs-per-gpu must be >= 1 and <= {MAX_JOBS}, got {args.jobs_per_gpu}")
-    if args.scheduler and args.backend != "dask":
-        raise UsageError("--scheduler goes with --backend dask")
-    results = args.results or Path("results") / sweep.name.replace("/", "_")
-    what = "--results" if args.results else "results directory"
-    for path in (results, results / "records", results / "logs"):  # checked now: nothing is computed in vain
-        check_dir(path, what)
-    import torch  # work starts here: the command line and the sweep file are checked
-    # θ* and the oracles train at this process's thread count in every job, whatever --jobs (see Env.train_threads)
-    env = replace(env_from_args(args), train_threads=torch.get_num_threads())
-    client = connect_scheduler(args.scheduler) if args.scheduler else None  # reached before anything is written
-    runner = shared_runner(env)
-    workers = plan_workers(visible_gpus(env, runner.device), args.jobs, args.jobs_per_gpu, not args.scheduler)
-    n_jobs = workers.n_jobs
-    _check_data(sweep, runner)
-    store = RecordStore(results)
-    plan = make_plan(sweep, store, runner.cache, runner)
-    for path, problem in plan.corrupt:
-        print(f"note: {path}: {problem}; its cell runs again", file=sys.stderr)
-    if not args.no_estimate and plan.jobs:
-        # jobs sharing a GPU are not counted as faster: how much they gain depends on how idle one job leaves it
-        plan.estimate_s = estimate(plan, runner) / (min(n_jobs, workers.n_gpus) if workers.n_gpus else n_jobs)
-    print(describe(sweep, plan, results, runner.device, workers), flush=True)
-    if args.dry_run:
-        if client is not None:
-            client.close()
-        return 0
-    store.create()
-    make_dirs(env.cache_dir)  # here, once: a worker whose job fails then never removes it under another's feet
-    stored = results / "sweep.toml"
-    if not stored.is_file() or stored.read_text(encoding="utf-8") != sweep.text:  # unchanged: left as it is
-        # replaced, not opened for writing: whatever was there (a FIFO would block) goes
-        atomic_write_bytes(stored, lambda f: f.write(sweep.text.encode("utf-8")))
-    _record_cells(results / "cells.json", sweep.cells)
-    return _execute(plan, env, results, n_jobs, args.backend, args.scheduler, args.quiet, args.jobs_per_gpu, client)
-
-
-def _execute(plan: Plan, env: Env, results: Path, n_jobs: int, backend: str, scheduler: str | None,
-             quiet: bool, jobs_per_gpu: int = 1, client: Any = None) -> int:
-    """Run the plan; a progress bar on a terminal, and one line per finished job (with an ETA) in any case."""
-    from tqdm import tqdm
-    start = time.perf_counter()
-    failed: list[Outcome] = []
-    counts: dict[str, int] = {}
-    total = len(plan.jobs)
-    with tqdm(total=total, unit="job", disable=quiet or not total or not sys.stderr.isatty(), file=sys.stderr,
-              dynamic_ncols=True) as bar:
-        jobs = run_jobs(plan.jobs, env, results, n_jobs, backend, scheduler, jobs_per_gpu, client,
-                        "quiet" if quiet else "lines")
-        for k, out in enumerate(jobs, 1):
-            counts[out.status] = counts.get(out.status, 0) + 1
-            elapsed = time.perf_counter() - start
-            eta = f", ETA {_duration(elapsed / k * (total - k))}" if k < total else ""
-            if out.status == "failed":
-                failed.append(out)
-                tqdm.write(f"[{k}/{total}] FAILED {out.label}: {out.detail}", file=sys.stderr)
-            elif not quiet:
-                tqdm.write(f"[{k}/{total}{eta}] {out.status} {out.label} ({out.seconds:.1f} s) {out.detail}",
-                           file=sys.stderr)
-            bar.update(1)
-    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to do"
-    print(f"finished in {_duration(time.perf_counter() - start)}: {summary}; records in {results / 'records'}")
-    if failed:
-        print(f"{len(failed)} job(s) failed; their tracebacks are under {results / 'logs'}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m unlearnbench.sweep`: the command (unlearnbench.cli.sweep), its documented name
+    from .cli.sweep import main
     sys.exit(main())
