@@ -40,6 +40,17 @@ def test_each_rule_side_by_side_with_its_ranks(tmp_path, capsys):
     assert "| 0 | 6 | JiT | 0.00 / 30.00 (8) | 0.00 / 10.00 (40) |" in text
 
 
+def test_two_directories_that_are_no_pair_are_refused_in_one_line(tmp_path, capsys):
+    epochs = _write(tmp_path / "e", "epochs", {(0, 2, "pbu"): (1.0, 90.0, 80)})
+    cases = [(_write(tmp_path / "e2", "epochs", {(0, 2, "pbu"): (1.0, 90.0, 80)}), "both ran under the budget rule"),
+             (_write(tmp_path / "s", "steps", {(0, 6, "pbu"): (1.0, 90.0, 464)}), "have no method cell in common"),
+             (_write(tmp_path / "s2", "steps", {(0, 2, "original"): (98.0, 97.0, None)}), "no record of an unlearning method")]
+    for second, message in cases:
+        assert sensitivity.main([str(epochs), str(second)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+
+
 def test_a_pair_from_two_thetas_is_refused(tmp_path, capsys):
     one = {(0, 2, "pbu"): (1.0, 90.0, 80)}
     assert sensitivity.main([str(_write(tmp_path / "e", "epochs", one, "aa")),

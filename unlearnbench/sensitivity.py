@@ -30,6 +30,8 @@ FIXED = {"original", "retrain"}
 def frame(results: Path) -> tuple[pd.DataFrame, str, dict[tuple, str | None]]:
     records, _ = latest_per_seed(load_records(results))
     rules = {(r.get("budget") or {}).get("rule", "epochs") for r in records if r["method"] not in FIXED}
+    if not rules:
+        raise UsageError(f"{results}: no record of an unlearning method (θ* and the oracle only)")
     if len(rules) != 1:
         raise UsageError(f"{results}: records under {len(rules)} budget rules ({', '.join(sorted(rules))}), need one")
     df = records_frame(records)
@@ -41,9 +43,15 @@ def frame(results: Path) -> tuple[pd.DataFrame, str, dict[tuple, str | None]]:
 
 def compare(first: Path, second: Path) -> str:
     """The Markdown side by side of two results directories' shared cells (the module docstring says what it holds);
-    a UsageError for a directory under more than one rule, or a pair of cells measured from two different θ*."""
+    a UsageError for a directory under more than one rule, two directories under the same rule, no method cell in
+    common, or a pair of cells measured from two different θ*."""
     (a, rule_a, theta_a), (b, rule_b, theta_b) = frame(first), frame(second)
+    if rule_a == rule_b:
+        raise UsageError(f"{first} and {second} both ran under the budget rule {rule_a!r}: nothing to compare "
+                         "(give the same cells under two rules)")
     both = a.merge(b, on=KEY, suffixes=(f" {rule_a}", f" {rule_b}"))
+    if both.empty or both["method"].isin(FIXED).all():
+        raise UsageError(f"{first} and {second} have no method cell in common (data set, model, seed, class, method)")
     for _, row in both.iterrows():
         k = tuple(row[c] for c in KEY)
         if theta_a.get(k) != theta_b.get(k):
