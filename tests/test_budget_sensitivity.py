@@ -51,6 +51,17 @@ def test_two_directories_that_are_no_pair_are_refused_in_one_line(tmp_path, caps
         assert message in err and len(err.strip().splitlines()) == 1
 
 
+def test_no_method_on_every_unit_ranks_none_and_lists_them(tmp_path, capsys):
+    # pbu ran on class 2 only, delete on class 6 only: no method to rank, both listed
+    epochs = {(0, 2, "pbu"): (1.0, 90.0, 80), (0, 6, "delete"): (2.0, 94.0, 160)}
+    steps = {(0, 2, "pbu"): (0.9, 60.0, 464), (0, 6, "delete"): (0.1, 92.0, 800)}
+    assert sensitivity.main([str(_write(tmp_path / "e", "epochs", epochs)),
+                             str(_write(tmp_path / "s", "steps", steps))]) == 0
+    text = capsys.readouterr().out
+    assert "among the 0 methods" in text and "| PBU | " not in text.split("Average rank")[1]
+    assert text.rstrip().endswith("PBU (1 of 2), DELETE (1 of 2).")
+
+
 def test_a_pair_from_two_thetas_is_refused(tmp_path, capsys):
     one = {(0, 2, "pbu"): (1.0, 90.0, 80)}
     assert sensitivity.main([str(_write(tmp_path / "e", "epochs", one, "aa")),

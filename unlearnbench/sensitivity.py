@@ -80,7 +80,7 @@ def compare(first: Path, second: Path) -> str:
     for rule, df in ((rule_a, a), (rule_b, b)):
         shared = df[df["method"].isin(methods)]
         shared = shared.merge(both[KEY], on=KEY)
-        ranks[rule] = rank_table(shared).set_index("method")
+        ranks[rule] = rank_table(shared).set_index("method") if methods else None
     lines += ["", f"Average rank over the {len(units)} units (θ*, class) both rules ran, among the {len(methods)} methods "
               "that both ran on every one of them (1 = best):", "",
               f"| method | A_Df rank, {rule_a} | A_Df rank, {rule_b} | A_Dr rank, {rule_a} | A_Dr rank, {rule_b} |",
