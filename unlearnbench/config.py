@@ -318,6 +318,21 @@ class EvalConfig:
     # Teaching's notebook, SSD's metrics.py); "forget_train_model_init": forget-train images against the model
     # library's own init, what records made before this field existed measured
     zrf_protocol: Literal["published", "forget_train_model_init"] = since("forget_train_model_init", "published")
+    # Deep forgetting (unlearnbench.deep, docs/deep_forgetting.md): does the class leave the representation, or is it
+    # only hidden at the output? Off by default: on, it is in the cell's hash (existing records keep their keys). Each
+    # setting below enters the hash only away from its first default (`since`), so turning `deep` on is one key.
+    deep: bool = since(False, False)
+    deep_test_per_class: int = since(100, 100, ge=0)  # seeded test images per class the three measure on (0: all)
+    probe_per_class: int = since(100, 100, ge=2)  # seeded training images per class the linear probe is fitted on
+    proto_images: int = since(5, 5, ge=1)  # Spotter proto_utils.py: num_samples_per_class=5
+    proto_alpha: float = since(0.5, 0.5, ge=0, le=1)  # Spotter proto_utils.py: alpha=0.5
+    proto_metric: Literal["cosine", "l2"] = since("cosine", "cosine")  # Spotter proto_utils.py: metric='cosine'
+    relearn_k: int = since(50, 50, ge=1)  # the relearn set: k forget-class and k retain training images
+    relearn_lr: float = since(1e-3, 1e-3, gt=0, le=1)  # Adam; zero-shot-unlearning metrics.py: lr=0.001
+    relearn_batch_size: int = since(32, 32, ge=1, le=BATCH_MAX)
+    relearn_target: float = since(0.95, 0.95, gt=0, le=1)  # × θ*'s A_Df; metrics.py: 1 - error_range (0.05)
+    relearn_every: int = since(1, 1, ge=1)  # steps between two A_Df checks (metrics.py: every step)
+    relearn_cap: int = since(200, 200, ge=1)  # steps; a model not there by then is censored
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,12 @@ _MIGRATED = ("set on records made before the budget rule, by `benchmarks/rename_
              "untouched); "
              "`renamed_from` (`{\"method\", \"config_hash\"}`) where a PBU record took its new name (old `pbu` → "
              "`pbu+stop`, old `pbu+fixed5` → `pbu`, CHANGELOG.md)")
+#: the deep-forgetting measurements (unlearnbench.deep.FIELDS; kept here so that this module imports no torch)
+_DEEP_FIELDS = ("probe_acc_forget", "probe_acc_retain", "proto_acc_forget", "relearn_steps", "relearn_censored",
+                "relearn_acc_forget", "deep_acc_forget")
+_DEEP = ("with `eval.deep`: the deep-forgetting measurements (`unlearnbench/deep.py`) of the model, of θ\\* "
+         "(`original_`) and of the oracle (`retrain_`): linear probe, prototype attack, relearn time, Anamnesis "
+         "Index")
 _SEAL = ("the record format's version (2; a record without it is version 1, from before it existed) and the sha256 of "
          "the canonical JSON (sorted keys, no spaces) of every other field")
 
@@ -129,6 +135,10 @@ SCHEMA: tuple[Field, ...] = (
                     "`published_steps`, `hand_set` (epoch counts set against the rule). Also `config.budget` (`rule`, "
                     "`hand_set`), which is not hashed: the key holds the epochs that ran", always=True,
           check=_of(dict, "an object")),
+    *(Field(f"{who}{name}", _DEEP, check=_number if name != "relearn_censored" else None)
+      for who in ("", "original_", "retrain_") for name in _DEEP_FIELDS),
+    *(Field(f"{who}proto_not_applicable", _DEEP) for who in ("", "original_", "retrain_")),
+    Field("ain", _DEEP, check=_number), Field("deep_seconds", _DEEP, check=_number),
     Field("jobs_per_gpu", "on CUDA, how many jobs the sweep let share one GPU (`--jobs-per-gpu`): the record's "
                           "times were measured beside up to this many"),
     Field("budget_stamped", _MIGRATED), Field("renamed_from", _MIGRATED),

@@ -21,6 +21,7 @@ from .budget import facts as budget_facts
 from .cache import CheckpointCache
 from .config import Cell, DataConfig, Setup, TrainRecipe, hash_view, stable_hash
 from .data import DataBundle, SampleSet, Tracker, Withheld, load_data
+from .deep import deep_metrics
 from .method import Sizes, UnlearnTask, split_output
 from .metrics import activation_distance, kl_divergence, mia_score, speedup, zrf
 from .models import create_model, live_residual_branches
@@ -98,6 +99,7 @@ class Runner:
         self._originals: dict[str, tuple[nn.Module, dict[str, Any], bool]] = {}
         self._logits: dict[str, dict[str, torch.Tensor]] = {}
         self._oracles: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
+        self._deep: dict[str, dict[str, Any]] = {}  # θ*'s and oracles' deep measurements (deep.py)
 
     # ---------------------------------------------------------------------------------------------------- building
     def data(self, cfg: DataConfig) -> DataBundle:
@@ -352,6 +354,7 @@ class Runner:
             "acc_forget": acc_f, "acc_retain": acc_r, "original_acc_forget": o_f, "original_acc_retain": o_r,
             **{k: v for k, v in facts.items() if k != "checkpoint"},
             **self.metrics(cell, out, facts["unlearn_seconds"]),
+            **(deep_metrics(self, cell, model) if cell.eval.deep else {}),  # after the timed call
             "original_train_seconds": original_meta["seconds"], "original_cache_hit": original_hit,
             # which θ* this cell started from: its cache key (the recipe's hash) and the checkpoint's sha256
             "original_checkpoint": {"key": original_meta["key"], "sha256": original_meta["sha256"]},

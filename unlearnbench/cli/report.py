@@ -24,6 +24,7 @@ Writes, under --out (default RESULTS_DIR/report):
                            differences, their intervals, exact sign-flip p-values (Holm), * at 5%
     ranks.{md,csv}         (--versus) average rank per method on A_Df and A_Dr, with its interval
     spread.{md,csv}        (a θ* with several unlearning runs) the between-θ* and within-θ* SD per cell
+    deep.{md,csv,tex}      (records with [eval] deep) the deep-forgetting table and plots/deep_*: see deep_report
 Means are over seeds (and unlearning runs); std is the sample standard deviation (n − 1); n = 1 prints no ±; a missing
 cell prints "—". `--ci` adds the 95% interval of the mean: a percentile cluster bootstrap over the trained models θ*,
 then their runs (`unlearnbench.stats`), which never leaves the metric's range; none from fewer than 3 θ*s.
@@ -201,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             written.append(_write(out / "spread.md", extra_text[-1]))
         if "csv" in formats:
             written.append(_write(out / "spread.csv", paired.spread_csv(spread)))
+    from .. import deep_report  # deep.{md,csv,tex} and its plot, where records have the deep measurements
+    deep_files, deep_text = deep_report.write(records, out, formats, not args.no_plots)
+    written += deep_files
+    extra_text += [deep_text] if deep_text else []
     if not args.no_plots and not summary.empty:
         written += plots(df, summary, out / "plots")
     print(f"{len(df)} record(s), {len(summary)} cell(s)\n")

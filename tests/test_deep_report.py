@@ -1,0 +1,65 @@
+"""The report's deep-forgetting table (unlearnbench.deep_report) from hand-made records."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from unlearnbench import deep_report
+from unlearnbench.cli.report import main
+
+
+def _record(method: str, cls: int, seed: int, **fields) -> dict:
+    base = {"config_hash": f"{method}-{cls}-{seed}", "dataset": "mnist", "model": "resnet34", "forget_class": cls,
+            "seed": seed, "method": method, "acc_forget": 0.0, "acc_retain": 97.0, "unlearn_seconds": 10.0,
+            "original_acc_forget": 98.0, "retrain_acc_forget": 0.0,
+            "original_probe_acc_forget": 96.0, "original_probe_acc_retain": 95.0, "original_proto_acc_forget": 99.0,
+            "original_relearn_steps": 0, "original_relearn_censored": False,
+            "retrain_probe_acc_forget": 40.0 + cls, "retrain_probe_acc_retain": 95.0,
+            "retrain_proto_acc_forget": 10.0, "retrain_relearn_steps": 20, "retrain_relearn_censored": False}
+    return base | fields
+
+
+RECORDS = [
+    _record("head_only", 2, 0, probe_acc_forget=96.0, probe_acc_retain=95.0, proto_acc_forget=99.0,
+            relearn_steps=4, relearn_censored=False, ain=0.2),
+    _record("head_only", 6, 0, probe_acc_forget=94.0, probe_acc_retain=95.0, proto_acc_forget=97.0,
+            relearn_steps=6, relearn_censored=False, ain=0.3),
+    _record("pbu", 2, 0, probe_acc_forget=50.0, probe_acc_retain=90.0, proto_acc_forget=None,
+            proto_not_applicable="its classifier is Sequential", relearn_steps=200, relearn_censored=True, ain=10.0),
+    _record("finetune", 2, 0),  # made without the deep measurements: dashes
+]
+
+
+def test_rows_pool_each_method_and_put_theta_and_the_oracle_first():
+    rows = deep_report.deep_rows(RECORDS)
+    by = {r["method"]: r for r in rows}
+    assert [r["method"] for r in rows][:2] == ["θ* (before unlearning)", "oracle (retrained without the class)"]
+    # θ* and the oracle: each cell (class, seed) once — cells (2, 0) and (6, 0): the oracle's probe 42 and 46
+    oracle = by["oracle (retrained without the class)"]
+    assert oracle["n"] == "2" and oracle["probe A_Df"] == "44.00 ± 2.83" and oracle["relearn steps"] == "20.0 ± 0.0"
+    assert oracle["AIN"] == "1.00" and by["θ* (before unlearning)"]["AIN"] == "—"
+    assert by["θ* (before unlearning)"]["A_Df"] == "98.00 ± 0.00"
+    head = by["Head only"]
+    assert head["n"] == "2" and head["probe A_Df"] == "95.00 ± 1.41" and head["prototype-attack A_Df"] == "98.00 ± 1.41"
+    assert head["relearn steps"] == "5.0 ± 1.4" and head["AIN"] == "0.25 ± 0.07"
+    pbu = by["PBU"]  # censored at the cap: a lower bound; the attack did not apply: a dash
+    assert pbu["relearn steps"] == "≥200.0" and pbu["AIN"] == "≥10.00" and pbu["prototype-attack A_Df"] == "—"
+    assert by["Fine-tune"]["probe A_Df"] == "—" and by["Fine-tune"]["A_Df"] == "0.00"
+
+
+def test_records_without_the_fields_write_no_deep_table(tmp_path):
+    assert not deep_report.has_deep([RECORDS[-1]])
+    assert deep_report.write([RECORDS[-1]], tmp_path, {"md", "csv", "tex"}, plots=False) == ([], "")
+
+
+@pytest.mark.slow
+def test_the_report_prints_and_writes_the_deep_table_and_plot(tmp_path, capsys):
+    path = tmp_path / "runs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    assert main([str(path), "--out", str(tmp_path / "report")]) == 0
+    out = capsys.readouterr().out
+    assert "# Deep forgetting" in out and "≥200.0" in out
+    for name in ("deep.md", "deep.csv", "deep.tex", "plots/deep_mnist_resnet34.png", "plots/deep_mnist_resnet34.pdf"):
+        assert (tmp_path / "report" / name).is_file(), name
+    assert r"$\geq$200.0" in (tmp_path / "report" / "deep.tex").read_text()

@@ -1,0 +1,182 @@
+"""The deep-forgetting table and plot of a report (records with the fields of `unlearnbench.deep`).
+
+    deep.{md,csv,tex}          per data set and model, one row per method pooled over forget classes and seeds: A_Df,
+                               the linear probe's A_Df and A_Dr, the prototype attack's A_Df, relearn steps and AIN;
+                               above them θ*'s and the oracle's rows, from the same records' `original_*` and
+                               `retrain_*` fields (each cell's once)
+    plots/deep_<data>_<model>.{png,pdf}   A_Df against the probe's A_Df per method, θ* and the oracle marked
+
+Records without the fields (made with `[eval] deep = false`, or before it existed) print "—"; a report whose records
+have none writes neither file.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+#: (record field, column label, LaTeX label, digits)
+COLUMNS = (("acc_forget", "A_Df", r"$A_{D_f}$", 2),
+           ("probe_acc_forget", "probe A_Df", r"probe $A_{D_f}$", 2),
+           ("probe_acc_retain", "probe A_Dr", r"probe $A_{D_r}$", 2),
+           ("proto_acc_forget", "prototype-attack A_Df", r"proto.\ $A_{D_f}$", 2),
+           ("relearn_steps", "relearn steps", "relearn steps", 1),
+           ("ain", "AIN", "AIN", 2))
+#: The method-level fields of a reference row: θ* is `original_<field>` (its A_Df `original_acc_forget`), the
+#: oracle `retrain_<field>`; AIN is the method's alone (the oracle's is 1 by definition, θ*'s undefined).
+REFERENCES = (("original", "θ* (before unlearning)"), ("retrain", "oracle (retrained without the class)"))
+CENSORED = "≥"
+
+
+def has_deep(records: Sequence[dict[str, Any]]) -> bool:
+    return any(r.get("probe_acc_forget") is not None or r.get("relearn_steps") is not None for r in records)
+
+
+def _value(r: dict[str, Any], field: str, prefix: str = "") -> float:
+    v = r.get(prefix + field) if prefix else r.get(field)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else float("nan")
+
+
+def _pool(values: list[float], censored: bool, digits: int) -> str:
+    from .aggregate import fmt
+    import numpy as np
+    finite = [v for v in values if not math.isnan(v)]
+    if not finite:
+        return fmt(float("nan"), float("nan"), 0, digits)
+    std = float(np.std(finite, ddof=1)) if len(finite) > 1 else float("nan")
+    return (CENSORED if censored else "") + fmt(float(np.mean(finite)), std, len(finite), digits)
+
+
+def deep_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """Per data set and model: θ*'s row, the oracle's row, then each method's, pooled over its records (mean ± std);
+    a relearn-steps mean that includes a censored run (capped) is a lower bound, marked ≥."""
+    from .aggregate import DATASET_NAMES, MODEL_NAMES, _method_rank, method_label
+    rows: list[dict[str, str]] = []
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((str(r.get("dataset")), str(r.get("model"))), []).append(r)
+    for (dataset, model), part in groups.items():
+        if not has_deep(part):
+            continue
+        where = {"data set": DATASET_NAMES.get(dataset, dataset), "model": MODEL_NAMES.get(model, model)}
+        cells = {(r.get("forget_class"), r.get("seed")): r for r in part if r.get("probe_acc_forget") is not None
+                 or r.get("relearn_steps") is not None}  # each cell's θ* and oracle once
+        for prefix, label in REFERENCES:
+            refs = [r for r in cells.values() if r.get(f"{prefix}_relearn_steps") is not None]
+            if not refs:
+                continue
+            row = {**where, "method": label, "n": str(len(refs))}
+            for field, name, _, digits in COLUMNS:
+                if field == "ain":
+                    row[name] = "1.00" if prefix == "retrain" else "—"
+                    continue
+                values = [_value(r, field, f"{prefix}_") for r in refs]
+                censored = field == "relearn_steps" and any(r.get(f"{prefix}_relearn_censored") for r in refs)
+                row[name] = _pool(values, censored, digits)
+            rows.append(row)
+        for method in sorted({str(r["method"]) for r in part}, key=lambda m: (_method_rank(m), m)):
+            mine = [r for r in part if r["method"] == method]
+            row = {**where, "method": method_label(method), "n": str(len(mine))}
+            for field, name, _, digits in COLUMNS:
+                censored = field in ("relearn_steps", "ain") and any(r.get("relearn_censored") for r in mine)
+                row[name] = _pool([_value(r, field) for r in mine], censored, digits)
+            rows.append(row)
+    return rows
+
+
+NOTE = ("probe = a multinomial logistic regression on the penultimate features of a class-balanced sample of training "
+        "images (the forgotten class included): its accuracy on the forgotten class's test images (probe A_Df) and "
+        "on the others' (probe A_Dr); prototype attack = Spotter's head edit from 5 forget-class training images, "
+        "no training (— where the head is not one linear layer); relearn steps = Adam steps on a few forget and "
+        "retain images until A_Df is back to 95% of θ*'s (≥: some run hit the cap, a lower bound); AIN = relearn "
+        "steps / the oracle's (< 1: the class comes back faster than into a model that never learned it). n = "
+        "records (forget classes × seeds); mean ± sample std; the θ* and oracle rows count each cell once. "
+        "Settings and sources: docs/deep_forgetting.md.")
+
+
+def deep_markdown(rows: list[dict[str, str]]) -> str:
+    import pandas as pd
+    return "# Deep forgetting: forgotten, or only hidden?\n\n" + pd.DataFrame(rows).to_markdown(
+        index=False, disable_numparse=True) + f"\n\n{NOTE}\n"
+
+
+def deep_latex(rows: list[dict[str, str]]) -> str:
+    from .tables import _tex
+    heads = ["Dataset", "Model", "Method", "$n$"] + [latex for _, _, latex, _ in COLUMNS]
+    lines = [r"\begin{tabular}{lll" + "r" * (len(heads) - 3) + "}", r"\toprule", " & ".join(heads) + r" \\",
+             r"\midrule"]
+    for row in rows:
+        lines.append(" & ".join(_tex(v).replace("±", r"$\pm$").replace("—", "--").replace(CENSORED, r"$\geq$")
+                                .replace("θ*", r"$\theta^*$") for v in row.values()) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def deep_plots(records: Sequence[dict[str, Any]], out: Path) -> list[Path]:
+    """Per data set and model: A_Df (x) against the probe's A_Df (y), one point per method (mean over its records,
+    error bars the std), θ* and the oracle as black markers (mean over the cells). Above the diagonal, the probe finds
+    more of the class than the output shows: hidden, not forgotten."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .aggregate import DATASET_NAMES, MODEL_NAMES, _method_rank, method_label
+    from .plots import _save, method_styles
+    from .files import stable_token
+    written: list[Path] = []
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        if r.get("probe_acc_forget") is not None:
+            groups.setdefault((str(r.get("dataset")), str(r.get("model"))), []).append(r)
+    for (dataset, model), part in groups.items():
+        methods = sorted({str(r["method"]) for r in part}, key=lambda m: (_method_rank(m), m))
+        styles = method_styles(methods)
+        fig, ax = plt.subplots(figsize=(7.6, 5.2))
+        ax.plot([0, 100], [0, 100], color="grey", lw=0.8, ls=":", label="probe = output")
+        for method in methods:
+            mine = [r for r in part if r["method"] == method]
+            x = np.array([_value(r, "acc_forget") for r in mine])
+            y = np.array([_value(r, "probe_acc_forget") for r in mine])
+            colour, face = styles[method]
+            ax.errorbar(np.nanmean(x), np.nanmean(y), xerr=np.nanstd(x), yerr=np.nanstd(y), fmt="o", color=colour,
+                        markerfacecolor=face, markeredgewidth=1.5, capsize=3, markersize=7, alpha=0.85,
+                        label=method_label(method))
+        cells = {(r.get("forget_class"), r.get("seed")): r for r in part}.values()
+        for prefix, label, marker in (("original", "θ*", "*"), ("retrain", "oracle", "X")):
+            x = [_value(r, "acc_forget", f"{prefix}_") for r in cells]
+            y = [_value(r, "probe_acc_forget", f"{prefix}_") for r in cells]
+            if not all(math.isnan(v) for v in y):
+                ax.plot(np.nanmean(x), np.nanmean(y), marker=marker, color="black", markersize=13, ls="",
+                        label=f"{label} (mean over cells)")
+        ax.set_xlim(-3, 103)
+        ax.set_ylim(-3, 103)
+        ax.set_xlabel("A_Df: accuracy of the model's output on the forgotten class (%)")
+        ax.set_ylabel("probe A_Df: a linear probe on its features (%)")
+        title = f"{DATASET_NAMES.get(dataset, dataset)}, {MODEL_NAMES.get(model, model)}"
+        ax.set_title(f"Forgotten or hidden? — {title}\n(mean ± std over forget classes and seeds)", fontsize=10)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.04, 1.0), borderaxespad=0)
+        ax.grid(alpha=0.3)
+        written += _save(fig, out / f"deep_{stable_token(dataset)}_{stable_token(model)}")
+    return written
+
+
+def write(records: Sequence[dict[str, Any]], out: Path, formats: set[str], plots: bool) -> tuple[list[Path], str]:
+    """Write deep.{md,csv,tex} (the formats asked for) and the plots; returns (paths, the Markdown table to print).
+    Nothing when no record has the fields."""
+    from .cli.report import _write
+    if not has_deep(records):
+        return [], ""
+    rows = deep_rows(records)
+    text = deep_markdown(rows)
+    written = []
+    if "md" in formats:
+        written.append(_write(out / "deep.md", text))
+    if "csv" in formats:
+        import pandas as pd
+        written.append(_write(out / "deep.csv", pd.DataFrame(rows).to_csv(index=False)))
+    if "tex" in formats:
+        written.append(_write(out / "deep.tex", deep_latex(rows)))
+    if plots:
+        written += deep_plots(records, out / "plots")
+    return written, text
