@@ -38,7 +38,7 @@ def shadow_class(weight: torch.Tensor, forget_class: int) -> int:
 
 @register_method("head_only", hparams=HeadOnlyHP, needs=(), display="Head only", group="reference", order=10)
 def head_only(model: nn.Module, task: UnlearnTask, hp: HeadOnlyHP, seed: int) -> tuple[nn.Module, dict]:
-    """ours, a control: the class hidden at the head alone (its row copied, bias lowered)."""
+    """ours, a control: hides the class at the head only (nothing else changes)."""
     head = model.get_classifier() if callable(getattr(model, "get_classifier", None)) else None
     if not isinstance(head, nn.Linear) or head.bias is None:
         raise ValueError(f"head_only needs a classifier that is one linear layer with a bias, not "

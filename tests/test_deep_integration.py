@@ -30,7 +30,9 @@ def records(tmp_path_factory, data_root):
 def test_head_only_hides_the_class_at_the_output_only(records):
     h, rt = records["head_only"], records["retrain"]
     assert h["acc_forget"] == 0.0 == rt["acc_forget"]  # A_Df cannot tell them apart
-    assert h["acc_retain"] == h["original_acc_retain"]  # nothing else changed
+    # the forget class's logit now trails another's on every input: a retain image θ* got right stays right, and
+    # one θ* took for the forget class may now be right
+    assert h["acc_retain"] >= h["original_acc_retain"]
     assert h["diagnostics"]["shadow_class"] != 2
 
 

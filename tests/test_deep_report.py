@@ -63,3 +63,20 @@ def test_the_report_prints_and_writes_the_deep_table_and_plot(tmp_path, capsys):
     for name in ("deep.md", "deep.csv", "deep.tex", "plots/deep_mnist_resnet34.png", "plots/deep_mnist_resnet34.pdf"):
         assert (tmp_path / "report" / name).is_file(), name
     assert r"$\geq$200.0" in (tmp_path / "report" / "deep.tex").read_text()
+
+
+def test_the_cost_line_is_the_medians_of_the_records():
+    records = [_record("head_only", 2, 0, relearn_steps=4, deep_seconds=2.0, unlearn_seconds=8.0,
+                       original_deep_seconds=3.0, retrain_deep_seconds=9.0),
+               _record("pbu", 2, 0, relearn_steps=9, deep_seconds=4.0, unlearn_seconds=12.0,
+                       original_deep_seconds=3.0, retrain_deep_seconds=9.0),
+               _record("grad_ascent", 2, 0, relearn_steps=9, deep_seconds=9.0, unlearn_seconds=30.0,
+                       original_deep_seconds=3.0, retrain_deep_seconds=9.0),
+               _record("original", 2, 0, deep_seconds=1.0, unlearn_seconds=0.0),  # θ*'s record: no call, left out
+               _record("finetune", 6, 0)]  # without the measurements
+    line = deep_report.cost_line(records)
+    # medians 4.0 of (2, 4, 9) and 12.0 of (8, 12, 30): 33%; θ* + oracle once for the one cell (2, 0): 12 s
+    assert line == ("Cost: the method's measurements took a median 4.0 s (at most 9.0 s) after an unlearning call of a "
+                    "median 12.0 s (33% of it), over 3 record(s); θ*'s and the oracle's, measured once per cell and "
+                    "kept, 12.0 s per cell (median over 1).")
+    assert deep_report.cost_line([records[-1]]) == ""

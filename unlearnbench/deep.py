@@ -67,7 +67,7 @@ SETTINGS = ("deep_test_per_class", "probe_per_class", "proto_images", "proto_alp
 #: What one model's measurement gives (a record carries them for the method, and prefixed `original_` / `retrain_`
 #: for θ* and the oracle).
 FIELDS = ("probe_acc_forget", "probe_acc_retain", "proto_acc_forget", "relearn_steps", "relearn_censored",
-          "relearn_acc_forget", "deep_acc_forget")
+          "relearn_acc_forget", "relearn_target", "deep_acc_forget")
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -329,11 +329,13 @@ def deep_metrics(runner: "Runner", cell: "Cell", model: nn.Module) -> dict[str, 
     theta = reference(runner, cell, original, {"key": original_meta["key"], "sha256": original_meta["sha256"]}, shots,
                       None)
     found: dict[str, Any] = {f"original_{k}": v for k, v in theta.items() if k != "seconds"}
+    found["original_deep_seconds"] = theta.get("seconds")  # when it was measured (once per cell, then kept)
     oracle = None
     if cell.eval.oracle:
         oracle_model, facts = runner.oracle(cell)
         oracle = reference(runner, cell, oracle_model, facts["checkpoint"], shots, theta["deep_acc_forget"])
         found |= {f"retrain_{k}": v for k, v in oracle.items() if k != "seconds"}
+        found["retrain_deep_seconds"] = oracle.get("seconds")
     start = time.perf_counter()
     if oracle is not None and runner.method_key(cell) == runner.method_key(runner.oracle_cell(cell)):
         mine = {k: v for k, v in oracle.items() if k != "seconds"}  # this cell is the oracle's: measured above

@@ -15,6 +15,8 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from .files import inside, write_if_changed
+
 #: (record field, column label, LaTeX label, digits)
 COLUMNS = (("acc_forget", "A_Df", r"$A_{D_f}$", 2),
            ("probe_acc_forget", "probe A_Df", r"probe $A_{D_f}$", 2),
@@ -94,10 +96,32 @@ NOTE = ("probe = a multinomial logistic regression on the penultimate features o
         "Settings and sources: docs/deep_forgetting.md.")
 
 
-def deep_markdown(rows: list[dict[str, str]]) -> str:
+def cost_line(records: Sequence[dict[str, Any]]) -> str:
+    """What the measurements cost beside the unlearning call, from the records: the method's (`deep_seconds`, after
+    the timed call) against `unlearn_seconds`, medians over the records that have both (θ*'s own record, whose call
+    is 0 s, left out), and θ*'s and the oracle's, measured once per cell (each cell counted once)."""
+    import numpy as np
+    mine = [r for r in records if _value(r, "deep_seconds") >= 0 and _value(r, "unlearn_seconds") > 0]
+    if not mine:
+        return ""
+    deep = float(np.median([_value(r, "deep_seconds") for r in mine]))
+    call = float(np.median([_value(r, "unlearn_seconds") for r in mine]))
+    worst = max(_value(r, "deep_seconds") for r in mine)
+    cells = {(r.get("dataset"), r.get("model"), r.get("forget_class"), r.get("seed")): r for r in mine}.values()
+    once = [_value(r, "original_deep_seconds") + _value(r, "retrain_deep_seconds") for r in cells]
+    once = [v for v in once if not math.isnan(v)]
+    text = (f"Cost: the method's measurements took a median {deep:.1f} s (at most {worst:.1f} s) after an unlearning "
+            f"call of a median {call:.1f} s ({deep / call:.0%} of it), over {len(mine)} record(s)")
+    if once:
+        text += (f"; θ*'s and the oracle's, measured once per cell and kept, {float(np.median(once)):.1f} s per cell "
+                 f"(median over {len(once)})")
+    return text + "."
+
+
+def deep_markdown(rows: list[dict[str, str]], cost: str = "") -> str:
     import pandas as pd
     return "# Deep forgetting: forgotten, or only hidden?\n\n" + pd.DataFrame(rows).to_markdown(
-        index=False, disable_numparse=True) + f"\n\n{NOTE}\n"
+        index=False, disable_numparse=True) + f"\n\n{NOTE}\n" + (f"\n{cost}\n" if cost else "")
 
 
 def deep_latex(rows: list[dict[str, str]]) -> str:
@@ -161,14 +185,18 @@ def deep_plots(records: Sequence[dict[str, Any]], out: Path) -> list[Path]:
     return written
 
 
+def _write(path: Path, text: str) -> Path:
+    write_if_changed(inside(path.parent, path), text.encode("utf-8"))
+    return path
+
+
 def write(records: Sequence[dict[str, Any]], out: Path, formats: set[str], plots: bool) -> tuple[list[Path], str]:
     """Write deep.{md,csv,tex} (the formats asked for) and the plots; returns (paths, the Markdown table to print).
     Nothing when no record has the fields."""
-    from .cli.report import _write
     if not has_deep(records):
         return [], ""
     rows = deep_rows(records)
-    text = deep_markdown(rows)
+    text = deep_markdown(rows, cost_line(records))
     written = []
     if "md" in formats:
         written.append(_write(out / "deep.md", text))

@@ -86,10 +86,11 @@ _MIGRATED = ("set on records made before the budget rule, by `benchmarks/rename_
              "`pbu+stop`, old `pbu+fixed5` → `pbu`, CHANGELOG.md)")
 #: the deep-forgetting measurements (unlearnbench.deep.FIELDS; kept here so that this module imports no torch)
 _DEEP_FIELDS = ("probe_acc_forget", "probe_acc_retain", "proto_acc_forget", "relearn_steps", "relearn_censored",
-                "relearn_acc_forget", "deep_acc_forget")
-_DEEP = ("with `eval.deep`: the deep-forgetting measurements (`unlearnbench/deep.py`) of the model, of θ\\* "
-         "(`original_`) and of the oracle (`retrain_`): linear probe, prototype attack, relearn time, Anamnesis "
-         "Index")
+                "relearn_acc_forget", "relearn_target", "deep_acc_forget")
+_DEEP = ("with `eval.deep`: the [deep-forgetting measurements](deep_forgetting.md#what-a-record-holds) of the model, "
+         "of θ\\* (`original_`) and of the oracle (`retrain_`): linear probe, prototype attack (or why it does not "
+         "apply), relearn time; the Anamnesis Index `ain`; `deep_seconds`, their wall time (θ\\*'s and the "
+         "oracle's: when they were measured, once per cell, then kept)")
 _SEAL = ("the record format's version (2; a record without it is version 1, from before it existed) and the sha256 of "
          "the canonical JSON (sorted keys, no spaces) of every other field")
 
@@ -138,7 +139,8 @@ SCHEMA: tuple[Field, ...] = (
     *(Field(f"{who}{name}", _DEEP, check=_number if name != "relearn_censored" else None)
       for who in ("", "original_", "retrain_") for name in _DEEP_FIELDS),
     *(Field(f"{who}proto_not_applicable", _DEEP) for who in ("", "original_", "retrain_")),
-    Field("ain", _DEEP, check=_number), Field("deep_seconds", _DEEP, check=_number),
+    Field("ain", _DEEP, check=_number),
+    *(Field(f"{who}deep_seconds", _DEEP, check=_number) for who in ("", "original_", "retrain_")),
     Field("jobs_per_gpu", "on CUDA, how many jobs the sweep let share one GPU (`--jobs-per-gpu`): the record's "
                           "times were measured beside up to this many"),
     Field("budget_stamped", _MIGRATED), Field("renamed_from", _MIGRATED),
