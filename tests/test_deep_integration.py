@@ -70,3 +70,7 @@ def test_theta_and_the_oracle_are_measured_once_and_kept(records):
                   "retrain_relearn_steps"):
         assert again[field] == h[field], field  # seeded: the same cell measures the same
     assert h["deep_seconds"] > 0 and h["config"]["eval"]["deep"] is True
+    # θ*'s and the oracle's cost: when they were measured, the same in every record of the cell
+    assert h["original_deep_seconds"] > 0 and h["retrain_deep_seconds"] > 0
+    assert (again["original_deep_seconds"], again["retrain_deep_seconds"]) == (h["original_deep_seconds"],
+                                                                             h["retrain_deep_seconds"])

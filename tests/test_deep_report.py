@@ -31,21 +31,28 @@ RECORDS = [
 ]
 
 
-def test_rows_pool_each_method_and_put_theta_and_the_oracle_first():
-    rows = deep_report.deep_rows(RECORDS)
-    by = {r["method"]: r for r in rows}
-    assert [r["method"] for r in rows][:2] == ["θ* (before unlearning)", "oracle (retrained without the class)"]
-    # θ* and the oracle: each cell (class, seed) once — cells (2, 0) and (6, 0): the oracle's probe 42 and 46
-    oracle = by["oracle (retrained without the class)"]
-    assert oracle["n"] == "2" and oracle["probe A_Df"] == "44.00 ± 2.83" and oracle["relearn steps"] == "20.0 ± 0.0"
-    assert oracle["AIN"] == "1.00" and by["θ* (before unlearning)"]["AIN"] == "—"
-    assert by["θ* (before unlearning)"]["A_Df"] == "98.00 ± 0.00"
-    head = by["Head only"]
-    assert head["n"] == "2" and head["probe A_Df"] == "95.00 ± 1.41" and head["prototype-attack A_Df"] == "98.00 ± 1.41"
+def test_rows_are_blocks_per_class_pooled_over_seeds_theta_and_the_oracle_first():
+    records = RECORDS + [
+        _record("head_only", 2, 1, probe_acc_forget=92.0, probe_acc_retain=95.0, proto_acc_forget=97.0,
+                relearn_steps=6, relearn_censored=False, ain=0.3, retrain_probe_acc_forget=50.0)]
+    rows = deep_report.deep_rows(records)
+    assert [(r["class"], r["method"]) for r in rows] == [
+        ("2", "θ* (before unlearning)"), ("2", "oracle (retrained without the class)"), ("2", "Fine-tune"),
+        ("2", "PBU"), ("2", "Head only"),
+        ("6", "θ* (before unlearning)"), ("6", "oracle (retrained without the class)"), ("6", "Head only")]
+    by = {(r["class"], r["method"]): r for r in rows}
+    # class 2: θ* and the oracle once per seed — seeds 0 and 1: the oracle's probe 42 and 50
+    oracle = by["2", "oracle (retrained without the class)"]
+    assert oracle["n"] == "2" and oracle["probe A_Df"] == "46.00 ± 5.66" and oracle["relearn steps"] == "20.0 ± 0.0"
+    assert oracle["AIN"] == "1.00" and by["2", "θ* (before unlearning)"]["AIN"] == "—"
+    assert by["2", "θ* (before unlearning)"]["A_Df"] == "98.00 ± 0.00"
+    head = by["2", "Head only"]
+    assert head["n"] == "2" and head["probe A_Df"] == "94.00 ± 2.83" and head["prototype-attack A_Df"] == "98.00 ± 1.41"
     assert head["relearn steps"] == "5.0 ± 1.4" and head["AIN"] == "0.25 ± 0.07"
-    pbu = by["PBU"]  # censored at the cap: a lower bound; the attack did not apply: a dash
+    assert by["6", "Head only"]["probe A_Df"] == "94.00" and by["6", "oracle (retrained without the class)"]["n"] == "1"
+    pbu = by["2", "PBU"]  # censored at the cap: a lower bound; the attack did not apply: a dash
     assert pbu["relearn steps"] == "≥200.0" and pbu["AIN"] == "≥10.00" and pbu["prototype-attack A_Df"] == "—"
-    assert by["Fine-tune"]["probe A_Df"] == "—" and by["Fine-tune"]["A_Df"] == "0.00"
+    assert by["2", "Fine-tune"]["probe A_Df"] == "—" and by["2", "Fine-tune"]["A_Df"] == "0.00"
 
 
 def test_records_without_the_fields_write_no_deep_table(tmp_path):

@@ -1,9 +1,9 @@
 """The deep-forgetting table and plot of a report (records with the fields of `unlearnbench.deep`).
 
-    deep.{md,csv,tex}          per data set and model, one row per method pooled over forget classes and seeds: A_Df,
+    deep.{md,csv,tex}          per data set, model and forget class, one row per method pooled over seeds: A_Df,
                                the linear probe's A_Df and A_Dr, the prototype attack's A_Df, relearn steps and AIN;
                                above them θ*'s and the oracle's rows, from the same records' `original_*` and
-                               `retrain_*` fields (each cell's once)
+                               `retrain_*` fields (each seed's once)
     plots/deep_<data>_<model>.{png,pdf}   A_Df against the probe's A_Df per method, θ* and the oracle marked
 
 Records without the fields (made with `[eval] deep = false`, or before it existed) print "—"; a report whose records
@@ -50,19 +50,22 @@ def _pool(values: list[float], censored: bool, digits: int) -> str:
 
 
 def deep_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    """Per data set and model: θ*'s row, the oracle's row, then each method's, pooled over its records (mean ± std);
-    a relearn-steps mean that includes a censored run (capped) is a lower bound, marked ≥."""
+    """Per data set, model and forget class (as the main table: a block compares methods from the same θ*s): θ*'s
+    row, the oracle's row, then each method's, pooled over its seeds (mean ± std); a relearn-steps mean that
+    includes a censored run (capped) is a lower bound, marked ≥."""
     from .aggregate import DATASET_NAMES, MODEL_NAMES, _method_rank, method_label
     rows: list[dict[str, str]] = []
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for r in records:
-        groups.setdefault((str(r.get("dataset")), str(r.get("model"))), []).append(r)
-    for (dataset, model), part in groups.items():
+        groups.setdefault((str(r.get("dataset")), str(r.get("model")), int(r.get("forget_class", -1))),
+                          []).append(r)
+    for (dataset, model, forget_class), part in sorted(groups.items(), key=lambda kv: kv[0]):
         if not has_deep(part):
             continue
-        where = {"data set": DATASET_NAMES.get(dataset, dataset), "model": MODEL_NAMES.get(model, model)}
-        cells = {(r.get("forget_class"), r.get("seed")): r for r in part if r.get("probe_acc_forget") is not None
-                 or r.get("relearn_steps") is not None}  # each cell's θ* and oracle once
+        where = {"data set": DATASET_NAMES.get(dataset, dataset), "model": MODEL_NAMES.get(model, model),
+                 "class": str(forget_class)}
+        cells = {r.get("seed"): r for r in part if r.get("probe_acc_forget") is not None
+                 or r.get("relearn_steps") is not None}  # each θ*'s and oracle's measurements once
         for prefix, label in REFERENCES:
             refs = [r for r in cells.values() if r.get(f"{prefix}_relearn_steps") is not None]
             if not refs:
@@ -92,16 +95,17 @@ NOTE = ("probe = a multinomial logistic regression on the penultimate features o
         "no training (— where the head is not one linear layer); relearn steps = Adam steps on a few forget and "
         "retain images until A_Df is back to 95% of θ*'s (≥: some run hit the cap, a lower bound); AIN = relearn "
         "steps / the oracle's (< 1: the class comes back faster than into a model that never learned it). n = "
-        "records (forget classes × seeds); mean ± sample std; the θ* and oracle rows count each cell once. "
+        "seeds; mean ± sample std; the θ* and oracle rows count each seed's once. "
         "Settings and sources: docs/deep_forgetting.md.")
 
 
 def cost_line(records: Sequence[dict[str, Any]]) -> str:
     """What the measurements cost beside the unlearning call, from the records: the method's (`deep_seconds`, after
-    the timed call) against `unlearn_seconds`, medians over the records that have both (θ*'s own record, whose call
-    is 0 s, left out), and θ*'s and the oracle's, measured once per cell (each cell counted once)."""
+    the timed call) against `unlearn_seconds`, medians over the records that have both (θ*'s own record, which
+    unlearns nothing, left out), and θ*'s and the oracle's, measured once per cell (each cell counted once)."""
     import numpy as np
-    mine = [r for r in records if _value(r, "deep_seconds") >= 0 and _value(r, "unlearn_seconds") > 0]
+    mine = [r for r in records if _value(r, "deep_seconds") >= 0 and _value(r, "unlearn_seconds") >= 0
+            and r.get("method") != "original"]
     if not mine:
         return ""
     deep = float(np.median([_value(r, "deep_seconds") for r in mine]))
@@ -126,8 +130,8 @@ def deep_markdown(rows: list[dict[str, str]], cost: str = "") -> str:
 
 def deep_latex(rows: list[dict[str, str]]) -> str:
     from .tables import _tex
-    heads = ["Dataset", "Model", "Method", "$n$"] + [latex for _, _, latex, _ in COLUMNS]
-    lines = [r"\begin{tabular}{lll" + "r" * (len(heads) - 3) + "}", r"\toprule", " & ".join(heads) + r" \\",
+    heads = ["Dataset", "Model", "Class", "Method", "$n$"] + [latex for _, _, latex, _ in COLUMNS]
+    lines = [r"\begin{tabular}{llrl" + "r" * (len(heads) - 4) + "}", r"\toprule", " & ".join(heads) + r" \\",
              r"\midrule"]
     for row in rows:
         lines.append(" & ".join(_tex(v).replace("±", r"$\pm$").replace("—", "--").replace(CENSORED, r"$\geq$")
