@@ -35,7 +35,8 @@ def test_rows_are_blocks_per_class_pooled_over_seeds_theta_and_the_oracle_first(
     records = RECORDS + [
         _record("head_only", 2, 1, probe_acc_forget=92.0, probe_acc_retain=95.0, proto_acc_forget=97.0,
                 relearn_steps=6, relearn_censored=False, ain=0.3, retrain_probe_acc_forget=50.0)]
-    rows = deep_report.deep_rows(records)
+    rows = deep_report.deep_rows(records + [_record("original", 2, 0, probe_acc_forget=96.0),
+                                            _record("retrain", 2, 0, probe_acc_forget=42.0)])
     assert [(r["class"], r["method"]) for r in rows] == [
         ("2", "θ* (before unlearning)"), ("2", "oracle (retrained without the class)"), ("2", "Fine-tune"),
         ("2", "PBU"), ("2", "Head only"),

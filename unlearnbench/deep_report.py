@@ -79,7 +79,9 @@ def deep_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
                 censored = field == "relearn_steps" and any(r.get(f"{prefix}_relearn_censored") for r in refs)
                 row[name] = _pool(values, censored, digits)
             rows.append(row)
-        for method in sorted({str(r["method"]) for r in part}, key=lambda m: (_method_rank(m), m)):
+        # θ*'s and the oracle's own cells are the two rows above (the same models, measured alike)
+        for method in sorted({str(r["method"]) for r in part} - {"original", "retrain"},
+                             key=lambda m: (_method_rank(m), m)):
             mine = [r for r in part if r["method"] == method]
             row = {**where, "method": method_label(method), "n": str(len(mine))}
             for field, name, _, digits in COLUMNS:
@@ -95,7 +97,7 @@ NOTE = ("probe = a multinomial logistic regression on the penultimate features o
         "no training (— where the head is not one linear layer); relearn steps = Adam steps on a few forget and "
         "retain images until A_Df is back to 95% of θ*'s (≥: some run hit the cap, a lower bound); AIN = relearn "
         "steps / the oracle's (< 1: the class comes back faster than into a model that never learned it). n = "
-        "seeds; mean ± sample std; the θ* and oracle rows count each seed's once. "
+        "seeds; mean ± sample std; the θ* and oracle rows (Initial and Retrain) count each seed's once. "
         "Settings and sources: docs/deep_forgetting.md.")
 
 
