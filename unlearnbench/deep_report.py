@@ -4,7 +4,8 @@
                                the linear probe's A_Df and A_Dr, the prototype attack's A_Df, relearn steps and AIN;
                                above them θ*'s and the oracle's rows, from the same records' `original_*` and
                                `retrain_*` fields (each seed's once)
-    plots/deep_<data>_<model>.{png,pdf}   A_Df against the probe's A_Df per method, θ* and the oracle marked
+    plots/deep_<data>_<model>.{png,pdf}   per method, A_Df against the probe's A_Df, and the prototype attack's A_Df
+                                          against relearn steps; θ*'s and the oracle's means marked
 
 Records without the fields (made with `[eval] deep = false`, or before it existed) print "—"; a report whose records
 have none writes neither file.
@@ -142,51 +143,69 @@ def deep_latex(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The plot's two panels: (x field, y field, x label, y label, y top or None for the data's own range)
+PANELS = (("acc_forget", "probe_acc_forget", "A_Df: the model's output on the forgotten class (%)",
+           "probe A_Df: a linear probe on its features (%)", 100.0),
+          ("proto_acc_forget", "relearn_steps", "prototype-attack A_Df: its head edited from 5 images (%)",
+           "relearn steps (Adam, to 95% of θ*'s A_Df)", None))
+
+
 def deep_plots(records: Sequence[dict[str, Any]], out: Path) -> list[Path]:
-    """Per data set and model: A_Df (x) against the probe's A_Df (y), one point per method (mean over its records,
-    error bars the std), θ* and the oracle as black markers (mean over the cells). Above the diagonal, the probe finds
-    more of the class than the output shows: hidden, not forgotten."""
+    """Per data set and model, two panels, one point per method (mean over its records, error bars the std), θ*'s
+    and the oracle's means as black markers. Left: A_Df against the probe's A_Df; above the diagonal the probe finds
+    more of the class than the output shows. Right: the prototype attack's A_Df against relearn steps; a model that
+    only hides the class sits bottom right (restored by a head edit, relearnt at once), one that forgot it near the
+    oracle."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
     from .aggregate import DATASET_NAMES, MODEL_NAMES, _method_rank, method_label
-    from .plots import _save, method_styles
     from .files import stable_token
+    from .plots import _save, method_styles
     written: list[Path] = []
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in records:
-        if r.get("probe_acc_forget") is not None:
+        if has_deep([r]) and r.get("method") not in ("original", "retrain"):  # those two are the black markers
             groups.setdefault((str(r.get("dataset")), str(r.get("model"))), []).append(r)
     for (dataset, model), part in groups.items():
         methods = sorted({str(r["method"]) for r in part}, key=lambda m: (_method_rank(m), m))
         styles = method_styles(methods)
-        fig, ax = plt.subplots(figsize=(7.6, 5.2))
-        ax.plot([0, 100], [0, 100], color="grey", lw=0.8, ls=":", label="probe = output")
-        for method in methods:
-            mine = [r for r in part if r["method"] == method]
-            x = np.array([_value(r, "acc_forget") for r in mine])
-            y = np.array([_value(r, "probe_acc_forget") for r in mine])
-            colour, face = styles[method]
-            ax.errorbar(np.nanmean(x), np.nanmean(y), xerr=np.nanstd(x), yerr=np.nanstd(y), fmt="o", color=colour,
-                        markerfacecolor=face, markeredgewidth=1.5, capsize=3, markersize=7, alpha=0.85,
-                        label=method_label(method))
         cells = {(r.get("forget_class"), r.get("seed")): r for r in part}.values()
-        for prefix, label, marker in (("original", "θ*", "*"), ("retrain", "oracle", "X")):
-            x = [_value(r, "acc_forget", f"{prefix}_") for r in cells]
-            y = [_value(r, "probe_acc_forget", f"{prefix}_") for r in cells]
-            if not all(math.isnan(v) for v in y):
-                ax.plot(np.nanmean(x), np.nanmean(y), marker=marker, color="black", markersize=13, ls="",
-                        label=f"{label} (mean over cells)")
-        ax.set_xlim(-3, 103)
-        ax.set_ylim(-3, 103)
-        ax.set_xlabel("A_Df: accuracy of the model's output on the forgotten class (%)")
-        ax.set_ylabel("probe A_Df: a linear probe on its features (%)")
+        fig, axes = plt.subplots(1, 2, figsize=(13.0, 5.2))
+        for ax, (fx, fy, xlabel, ylabel, top) in zip(axes, PANELS):
+            if top is not None:
+                ax.plot([0, top], [0, top], color="grey", lw=0.8, ls=":", label="probe = output")
+            for method in methods:
+                mine = [r for r in part if r["method"] == method]
+                x = np.array([_value(r, fx) for r in mine])
+                y = np.array([_value(r, fy) for r in mine])
+                if np.isnan(x).all() or np.isnan(y).all():
+                    continue
+                colour, face = styles[method]
+                ax.errorbar(np.nanmean(x), np.nanmean(y), xerr=np.nanstd(x), yerr=np.nanstd(y), fmt="o",
+                            color=colour, markerfacecolor=face, markeredgewidth=1.5, capsize=3, markersize=7,
+                            alpha=0.85, label=method_label(method))
+            for prefix, label, marker in (("original", "θ*", "*"), ("retrain", "oracle", "X")):
+                x = [_value(r, fx, f"{prefix}_") for r in cells]
+                y = [_value(r, fy, f"{prefix}_") for r in cells]
+                if not (all(math.isnan(v) for v in x) or all(math.isnan(v) for v in y)):
+                    ax.plot(np.nanmean(x), np.nanmean(y), marker=marker, color="black", markersize=13, ls="",
+                            label=f"{label} (mean over cells)")
+            ax.set_xlim(-3, 103)
+            if top is not None:
+                ax.set_ylim(-3, top + 3)
+            else:
+                ax.set_ylim(bottom=-3)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
         title = f"{DATASET_NAMES.get(dataset, dataset)}, {MODEL_NAMES.get(model, model)}"
-        ax.set_title(f"Forgotten or hidden? — {title}\n(mean ± std over forget classes and seeds)", fontsize=10)
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.04, 1.0), borderaxespad=0)
-        ax.grid(alpha=0.3)
+        fig.suptitle(f"Forgotten or hidden? — {title} (mean ± std over forget classes and seeds)", fontsize=10)
+        handles, labels = axes[0].get_legend_handles_labels()
+        axes[1].legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.04, 1.0), borderaxespad=0)
+        fig.tight_layout()
         written += _save(fig, out / f"deep_{stable_token(dataset)}_{stable_token(model)}")
     return written
 
