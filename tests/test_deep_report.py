@@ -80,7 +80,8 @@ def test_the_cost_line_is_the_medians_of_the_records():
                        original_deep_seconds=3.0, retrain_deep_seconds=9.0),
                _record("grad_ascent", 2, 0, relearn_steps=9, deep_seconds=9.0, unlearn_seconds=30.0,
                        original_deep_seconds=3.0, retrain_deep_seconds=9.0),
-               _record("original", 2, 0, deep_seconds=1.0, unlearn_seconds=0.0),  # θ*'s record: no call, left out
+               _record("original", 2, 0, deep_seconds=1.0, unlearn_seconds=0.0),  # θ*'s record: left out
+               _record("retrain", 2, 0, deep_seconds=0.0, unlearn_seconds=90.0),  # the oracle's: left out
                _record("finetune", 6, 0)]  # without the measurements
     line = deep_report.cost_line(records)
     # medians 4.0 of (2, 4, 9) and 12.0 of (8, 12, 30): 33%; θ* + oracle once for the one cell (2, 0): 12 s

@@ -104,11 +104,12 @@ NOTE = ("probe = a multinomial logistic regression on the penultimate features o
 
 def cost_line(records: Sequence[dict[str, Any]]) -> str:
     """What the measurements cost beside the unlearning call, from the records: the method's (`deep_seconds`, after
-    the timed call) against `unlearn_seconds`, medians over the records that have both (θ*'s own record, which
-    unlearns nothing, left out), and θ*'s and the oracle's, measured once per cell (each cell counted once)."""
+    the timed call) against `unlearn_seconds`, medians over the records that have both (θ*'s and the oracle's own
+    records left out: theirs are the reference measurements), and θ*'s and the oracle's, measured once per cell
+    (each cell counted once)."""
     import numpy as np
     mine = [r for r in records if _value(r, "deep_seconds") >= 0 and _value(r, "unlearn_seconds") >= 0
-            and r.get("method") != "original"]
+            and r.get("method") not in ("original", "retrain")]
     if not mine:
         return ""
     deep = float(np.median([_value(r, "deep_seconds") for r in mine]))
