@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from .files import inside, write_if_changed
+from .files import write_report_file as _write
 
 #: (record field, column label, LaTeX label, digits)
 COLUMNS = (("acc_forget", "A_Df", r"$A_{D_f}$", 2),
@@ -209,11 +209,6 @@ def deep_plots(records: Sequence[dict[str, Any]], out: Path) -> list[Path]:
         fig.tight_layout()
         written += _save(fig, out / f"deep_{stable_token(dataset)}_{stable_token(model)}")
     return written
-
-
-def _write(path: Path, text: str) -> Path:
-    write_if_changed(inside(path.parent, path), text.encode("utf-8"))
-    return path
 
 
 def write(records: Sequence[dict[str, Any]], out: Path, formats: set[str], plots: bool) -> tuple[list[Path], str]:

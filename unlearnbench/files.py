@@ -257,6 +257,12 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
+def write_report_file(path: Path, text: str) -> Path:
+    """A report's text file: `text` written to `path` (kept inside its folder) only if its bytes changed; the path."""
+    write_if_changed(inside(path.parent, path), text.encode("utf-8"))
+    return path
+
+
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, lambda f: json.dump(obj, f, indent=1, sort_keys=True, default=str), mode="w")
 

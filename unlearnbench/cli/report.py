@@ -46,7 +46,8 @@ from typing import Sequence
 
 from ..aggregate import DAGGER, EXTRA, METRICS, _method_rank, list_methods
 from ..errors import UsageError
-from ..files import check_dir, inside, regular_file_problem, write_if_changed
+from ..files import check_dir, regular_file_problem
+from ..files import write_report_file as _write
 from .options import ArgumentParser, cli, prog
 
 # pandas, torch and the tables load when a report is built (inside `main`): `--help` and a mistyped command line are
@@ -78,11 +79,6 @@ What each file holds: docs/cli.md#report.""")
                    help="a cell measured from another θ* or oracle than its row is an error, not a marked cell")
     p.add_argument("--no-plots", action="store_true")
     return p
-
-
-def _write(path: Path, text: str) -> Path:
-    write_if_changed(inside(path.parent, path), text.encode("utf-8"))
-    return path
 
 
 @cli
