@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,13 @@ def test_the_cost_line_is_the_medians_of_the_records():
                     "median 12.0 s (33% of it), over 3 record(s); θ*'s and the oracle's, measured once per cell and "
                     "kept, 12.0 s per cell (median over 1).")
     assert deep_report.cost_line([records[-1]]) == ""
+
+
+def test_the_note_states_the_settings_the_records_were_measured_with():
+    eval_ = {"proto_images": 7, "relearn_target": 0.9}
+    records = [r | {"config": {"eval": eval_}} for r in RECORDS[:3]]
+    _, text = deep_report.write(records, Path("unused"), set(), plots=False)
+    assert "head edit from 7 forget-class training images" in text and "back to 90% of θ*'s" in text
+    mixed = records[:2] + [RECORDS[2] | {"config": {"eval": {"proto_images": 5, "relearn_target": 0.9}}}]
+    assert deep_report.settings_words(mixed) == {"images": "the records' own proto_images (2 values)",
+                                                 "target": "90%"}

@@ -94,12 +94,21 @@ def deep_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
 
 NOTE = ("probe = a multinomial logistic regression on the penultimate features of a class-balanced sample of training "
         "images (the forgotten class included): its accuracy on the forgotten class's test images (probe A_Df) and "
-        "on the others' (probe A_Dr); prototype attack = Spotter's head edit from 5 forget-class training images, "
-        "no training (— where the head is not one linear layer); relearn steps = Adam steps on a few forget and "
-        "retain images until A_Df is back to 95% of θ*'s (≥: some run hit the cap, a lower bound); AIN = relearn "
-        "steps / the oracle's (< 1: the class comes back faster than into a model that never learned it). n = "
-        "seeds; mean ± sample std; the θ* and oracle rows (Initial and Retrain) count each seed's once. "
+        "on the others' (probe A_Dr); prototype attack = Spotter's head edit from {images} forget-class training "
+        "images, no training (— where the head is not one linear layer); relearn steps = Adam steps on a few forget "
+        "and retain images until A_Df is back to {target} of θ*'s (≥: some run hit the cap, a lower bound); AIN = "
+        "relearn steps / the oracle's (< 1: the class comes back faster than into a model that never learned it). "
+        "n = seeds; mean ± sample std; the θ* and oracle rows (Initial and Retrain) count each seed's once. "
         "Settings and sources: docs/deep_forgetting.md.")
+
+
+def settings_words(records: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """The prototype's image count and the relearning target as the records measured them (their `config.eval`),
+    for the note and the plot's labels; where the records differ, both say so."""
+    def one(key: str, show: Any) -> str:
+        found = {(r.get("config") or {}).get("eval", {}).get(key) for r in records if has_deep([r])} - {None}
+        return show(found.pop()) if len(found) == 1 else f"the records' own {key} ({len(found)} values)"
+    return {"images": one("proto_images", str), "target": one("relearn_target", lambda v: f"{100 * v:g}%")}
 
 
 def cost_line(records: Sequence[dict[str, Any]]) -> str:
@@ -126,10 +135,11 @@ def cost_line(records: Sequence[dict[str, Any]]) -> str:
     return text + "."
 
 
-def deep_markdown(rows: list[dict[str, str]], cost: str = "") -> str:
+def deep_markdown(rows: list[dict[str, str]], cost: str, words: dict[str, str]) -> str:
     import pandas as pd
+    note = NOTE.format(**words)
     return "# Deep forgetting: forgotten, or only hidden?\n\n" + pd.DataFrame(rows).to_markdown(
-        index=False, disable_numparse=True) + f"\n\n{NOTE}\n" + (f"\n{cost}\n" if cost else "")
+        index=False, disable_numparse=True) + f"\n\n{note}\n" + (f"\n{cost}\n" if cost else "")
 
 
 def deep_latex(rows: list[dict[str, str]]) -> str:
@@ -147,8 +157,8 @@ def deep_latex(rows: list[dict[str, str]]) -> str:
 #: The plot's two panels: (x field, y field, x label, y label, y top or None for the data's own range)
 PANELS = (("acc_forget", "probe_acc_forget", "A_Df: the model's output on the forgotten class (%)",
            "probe A_Df: a linear probe on its features (%)", 100.0),
-          ("proto_acc_forget", "relearn_steps", "prototype-attack A_Df: its head edited from 5 images (%)",
-           "relearn steps (Adam, to 95% of θ*'s A_Df)", None))
+          ("proto_acc_forget", "relearn_steps", "prototype-attack A_Df: its head edited from {images} images (%)",
+           "relearn steps (Adam, to {target} of θ*'s A_Df)", None))
 
 
 def deep_plots(records: Sequence[dict[str, Any]], out: Path) -> list[Path]:
@@ -173,6 +183,7 @@ def deep_plots(records: Sequence[dict[str, Any]], out: Path) -> list[Path]:
     for (dataset, model), part in groups.items():
         methods = sorted({str(r["method"]) for r in part}, key=lambda m: (_method_rank(m), m))
         styles = method_styles(methods)
+        words = settings_words(part)
         cells = {(r.get("forget_class"), r.get("seed")): r for r in part}.values()
         fig, axes = plt.subplots(1, 2, figsize=(13.0, 5.2))
         for ax, (fx, fy, xlabel, ylabel, top) in zip(axes, PANELS):
@@ -199,8 +210,8 @@ def deep_plots(records: Sequence[dict[str, Any]], out: Path) -> list[Path]:
                 ax.set_ylim(-3, top + 3)
             else:
                 ax.set_ylim(bottom=-3)
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel(ylabel)
+            ax.set_xlabel(xlabel.format(**words))
+            ax.set_ylabel(ylabel.format(**words))
             ax.grid(alpha=0.3)
         title = f"{DATASET_NAMES.get(dataset, dataset)}, {MODEL_NAMES.get(model, model)}"
         fig.suptitle(f"Forgotten or hidden? — {title} (mean ± std over forget classes and seeds)", fontsize=10)
@@ -217,7 +228,7 @@ def write(records: Sequence[dict[str, Any]], out: Path, formats: set[str], plots
     if not has_deep(records):
         return [], ""
     rows = deep_rows(records)
-    text = deep_markdown(rows, cost_line(records))
+    text = deep_markdown(rows, cost_line(records), settings_words(records))
     written = []
     if "md" in formats:
         written.append(_write(out / "deep.md", text))
