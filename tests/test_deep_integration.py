@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from unlearnbench import deep
 from unlearnbench.records import read_jsonl
 from unlearnbench.run import main
 
@@ -23,8 +24,14 @@ def records(tmp_path_factory, data_root):
             "--results", str(results)]
     for method in ("head_only", "retrain", "head_only"):
         assert main([*args, "--method", method]) == 0
+    measured = []  # models the `original` cell measures itself: none, θ*'s measurement is its own
+    real = deep.measure
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(deep, "measure", lambda *a, **k: measured.append(1) or real(*a, **k))
+        assert main([*args, "--method", "original"]) == 0
     found = list(read_jsonl(results))
-    return {"head_only": found[0], "retrain": found[1], "again": found[2], "cache": tmp / "cache"}
+    return {"head_only": found[0], "retrain": found[1], "again": found[2], "original": found[3],
+            "original_measured": len(measured), "cache": tmp / "cache"}
 
 
 def test_head_only_hides_the_class_at_the_output_only(records):
@@ -74,3 +81,11 @@ def test_theta_and_the_oracle_are_measured_once_and_kept(records):
     assert h["original_deep_seconds"] > 0 and h["retrain_deep_seconds"] > 0
     assert (again["original_deep_seconds"], again["retrain_deep_seconds"]) == (h["original_deep_seconds"],
                                                                              h["retrain_deep_seconds"])
+
+
+def test_the_original_cell_reuses_theta_s_measurement(records):
+    o = records["original"]
+    assert records["original_measured"] == 0  # kept from the cells before, not measured again
+    for field in ("probe_acc_forget", "probe_acc_retain", "proto_acc_forget", "relearn_steps", "deep_acc_forget"):
+        assert o[field] == o[f"original_{field}"], field
+    assert o["relearn_steps"] == 0 and o["ain"] == 0

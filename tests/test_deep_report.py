@@ -92,6 +92,19 @@ def test_the_cost_line_is_the_medians_of_the_records():
     assert deep_report.cost_line([records[-1]]) == ""
 
 
+def test_the_cost_line_splits_by_machine_when_the_records_come_from_several():
+    fast, slow = ({"name": "Fast CPU", "vector_flags": ["avx2"]}, {"name": "Slow CPU", "vector_flags": ["avx2"]})
+    records = [_record("head_only", 2, 0, deep_seconds=2.0, unlearn_seconds=8.0, device=slow),
+               _record("pbu", 2, 0, deep_seconds=4.0, unlearn_seconds=12.0, device=slow),
+               _record("finetune", 6, 0, deep_seconds=1.0, unlearn_seconds=100.0, device=fast)]
+    line = deep_report.cost_line(records)
+    assert line.startswith("Cost: the method's measurements took a median 2.0 s (at most 4.0 s) after an unlearning "
+                           "call of a median 12.0 s (17% of it), over 3 record(s).")
+    assert line.endswith("The records come from 2 machines; per machine, Fast CPU [avx2]: 1.0 s after 100.0 s (1%), "
+                         "1 record(s); Slow CPU [avx2]: 3.0 s after 10.0 s (30%), 2 record(s).")
+    assert "machines" not in deep_report.cost_line(records[:2])  # one machine: the one sentence
+
+
 def test_the_note_states_the_settings_the_records_were_measured_with():
     eval_ = {"proto_images": 7, "relearn_target": 0.9}
     records = [r | {"config": {"eval": eval_}} for r in RECORDS[:3]]

@@ -339,6 +339,8 @@ def deep_metrics(runner: "Runner", cell: "Cell", model: nn.Module) -> dict[str, 
     start = time.perf_counter()
     if oracle is not None and runner.method_key(cell) == runner.method_key(runner.oracle_cell(cell)):
         mine = {k: v for k, v in oracle.items() if k != "seconds"}  # this cell is the oracle's: measured above
+    elif cell.method == "original":
+        mine = {k: v for k, v in theta.items() if k != "seconds"}  # θ* unchanged: measured above
     else:
         mine = measure(model, shots, cell.forget_class, runner.runtime(setup.train), cell.eval, setup.seed,
                        theta["deep_acc_forget"])

@@ -132,7 +132,23 @@ def cost_line(records: Sequence[dict[str, Any]]) -> str:
     if once:
         text += (f"; θ*'s and the oracle's, measured once per cell and kept, {float(np.median(once)):.1f} s per cell "
                  f"(median over {len(once)})")
+    hosts: dict[str, list[dict[str, Any]]] = {}
+    for r in mine:
+        hosts.setdefault(_host(r), []).append(r)
+    if len(hosts) > 1:  # a ratio of medians taken across machines of different speed would mean neither
+        parts = []
+        for host, rs in sorted(hosts.items()):
+            d, c = (float(np.median([_value(r, k) for r in rs])) for k in ("deep_seconds", "unlearn_seconds"))
+            parts.append(f"{host}: {d:.1f} s after {c:.1f} s ({d / c:.0%}), {len(rs)} record(s)")
+        text += ". The records come from " + f"{len(hosts)} machines; per machine, " + "; ".join(parts)
     return text + "."
+
+
+def _host(record: dict[str, Any]) -> str:
+    """The machine a record was timed on, in words: its device's name and vector flags."""
+    device = record.get("device") if isinstance(record.get("device"), dict) else {}
+    flags = device.get("vector_flags") or []
+    return f"{device.get('name', 'unknown device')}" + (f" [{', '.join(map(str, flags))}]" if flags else "")
 
 
 def deep_markdown(rows: list[dict[str, str]], cost: str, words: dict[str, str]) -> str:
