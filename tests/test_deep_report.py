@@ -100,8 +100,8 @@ def test_the_cost_line_splits_by_machine_when_the_records_come_from_several():
     line = deep_report.cost_line(records)
     assert line.startswith("Cost: the method's measurements took a median 2.0 s (at most 4.0 s) after an unlearning "
                            "call of a median 12.0 s (17% of it), over 3 record(s).")
-    assert line.endswith("The records come from 2 machines; per machine, Fast CPU [avx2]: 1.0 s after 100.0 s (1%), "
-                         "1 record(s); Slow CPU [avx2]: 3.0 s after 10.0 s (30%), 2 record(s).")
+    assert line.endswith("The records come from 2 machines; per machine, Fast CPU (avx2): 1.0 s after 100.0 s (1%), "
+                         "1 record(s); Slow CPU (avx2): 3.0 s after 10.0 s (30%), 2 record(s).")
     assert "machines" not in deep_report.cost_line(records[:2])  # one machine: the one sentence
 
 

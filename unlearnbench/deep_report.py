@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .files import write_report_file as _write
+from .records import machine
 
 #: (record field, column label, LaTeX label, digits)
 COLUMNS = (("acc_forget", "A_Df", r"$A_{D_f}$", 2),
@@ -121,8 +122,11 @@ def cost_line(records: Sequence[dict[str, Any]]) -> str:
             and r.get("method") not in ("original", "retrain")]
     if not mine:
         return ""
-    deep = float(np.median([_value(r, "deep_seconds") for r in mine]))
-    call = float(np.median([_value(r, "unlearn_seconds") for r in mine]))
+
+    def median(rs: Sequence[dict[str, Any]], key: str) -> float:
+        return float(np.median([_value(r, key) for r in rs]))
+
+    deep, call = median(mine, "deep_seconds"), median(mine, "unlearn_seconds")
     worst = max(_value(r, "deep_seconds") for r in mine)
     cells = {(r.get("dataset"), r.get("model"), r.get("forget_class"), r.get("seed")): r for r in mine}.values()
     once = [_value(r, "original_deep_seconds") + _value(r, "retrain_deep_seconds") for r in cells]
@@ -134,21 +138,14 @@ def cost_line(records: Sequence[dict[str, Any]]) -> str:
                  f"(median over {len(once)})")
     hosts: dict[str, list[dict[str, Any]]] = {}
     for r in mine:
-        hosts.setdefault(_host(r), []).append(r)
+        hosts.setdefault(machine(r), []).append(r)
     if len(hosts) > 1:  # a ratio of medians taken across machines of different speed would mean neither
         parts = []
         for host, rs in sorted(hosts.items()):
-            d, c = (float(np.median([_value(r, k) for r in rs])) for k in ("deep_seconds", "unlearn_seconds"))
+            d, c = median(rs, "deep_seconds"), median(rs, "unlearn_seconds")
             parts.append(f"{host}: {d:.1f} s after {c:.1f} s ({d / c:.0%}), {len(rs)} record(s)")
-        text += ". The records come from " + f"{len(hosts)} machines; per machine, " + "; ".join(parts)
+        text += f". The records come from {len(hosts)} machines; per machine, " + "; ".join(parts)
     return text + "."
-
-
-def _host(record: dict[str, Any]) -> str:
-    """The machine a record was timed on, in words: its device's name and vector flags."""
-    device = record.get("device") if isinstance(record.get("device"), dict) else {}
-    flags = device.get("vector_flags") or []
-    return f"{device.get('name', 'unknown device')}" + (f" [{', '.join(map(str, flags))}]" if flags else "")
 
 
 def deep_markdown(rows: list[dict[str, str]], cost: str, words: dict[str, str]) -> str:

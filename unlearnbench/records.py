@@ -170,6 +170,13 @@ def fields_markdown() -> str:
                       *(f"| {', '.join(f'`{n}`' for n in names)} | {doc} |" for names, doc in rows)]) + "\n"
 
 
+def machine(record: Mapping[str, Any]) -> str:
+    """The machine a record (or any row with a `device` field) was measured on, in words: its device's name and vector
+    flags, e.g. "Intel(R) Xeon(R) Processor (avx avx2 avx512f)"."""
+    device = record.get("device") if isinstance(record.get("device"), Mapping) else {}
+    return f"{device.get('name')} ({' '.join(device.get('vector_flags', []))})"
+
+
 def digest(obj: dict[str, Any]) -> str:
     """sha256 of a record's fields other than `digest`, as canonical JSON (sorted keys, no spaces)."""
     text = json.dumps({k: v for k, v in obj.items() if k != "digest"}, sort_keys=True, separators=(",", ":"),

@@ -38,6 +38,7 @@ from typing import Sequence
 from unlearnbench.cli.options import add_env_options, cli, env_from_args
 from unlearnbench.errors import UsageError
 from unlearnbench.files import atomic_write_bytes, atomic_write_jsonl, read_json_lines
+from unlearnbench.records import machine
 from unlearnbench.plan import one_cell, select_cells, selections, sweep_share
 from unlearnbench.aggregate import DATASET_NAMES, MODEL_NAMES, method_label
 from unlearnbench.metrics import COLLAPSE, is_collapse
@@ -151,7 +152,7 @@ def causes_table(rows: list[dict], name: str, command: str, order: list[str]) ->
         mine = [r["verdict"] for r in rows if r["method"] == m]
         per_method.append(f"| {method_label(m)} | {len(mine)} | "
                           + " | ".join(str(mine.count(v)) for v in ("statistics", "both", "weights", None)) + " |")
-    hosts = sorted({f"{r['device'].get('name')} ({' '.join(r['device'].get('vector_flags', []))})" for r in rows})
+    hosts = sorted({machine(r) for r in rows})
     return "\n".join([
         f"# Where the collapses of {name} come from ({len(rows)} cell(s))", "",
         "```bash", command, "```", "",
