@@ -72,6 +72,10 @@ def test_the_report_prints_and_writes_the_deep_table_and_plot(tmp_path, capsys):
     for name in ("deep.md", "deep.csv", "deep.tex", "plots/deep_mnist_resnet34.png", "plots/deep_mnist_resnet34.pdf"):
         assert (tmp_path / "report" / name).is_file(), name
     assert r"$\geq$200.0" in (tmp_path / "report" / "deep.tex").read_text()
+    # its header states the budget rule, as the report's other tables do
+    assert (tmp_path / "report" / "deep.md").read_text().split("\n")[0] == \
+        (tmp_path / "report" / "table.md").read_text().split("\n")[0]
+    assert (tmp_path / "report" / "deep.md").read_text().startswith("_budget rule")
 
 
 def test_the_cost_line_is_the_medians_of_the_records():

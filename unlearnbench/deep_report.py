@@ -148,10 +148,11 @@ def cost_line(records: Sequence[dict[str, Any]]) -> str:
     return text + "."
 
 
-def deep_markdown(rows: list[dict[str, str]], cost: str, words: dict[str, str]) -> str:
+def deep_markdown(rows: list[dict[str, str]], cost: str, words: dict[str, str], budget: str = "") -> str:
     import pandas as pd
     note = NOTE.format(**words)
-    return "# Deep forgetting: forgotten, or only hidden?\n\n" + pd.DataFrame(rows).to_markdown(
+    head = f"_{budget}_\n\n" if budget else ""  # the budget rule, as every table of the report states it
+    return head + "# Deep forgetting: forgotten, or only hidden?\n\n" + pd.DataFrame(rows).to_markdown(
         index=False, disable_numparse=True) + f"\n\n{note}\n" + (f"\n{cost}\n" if cost else "")
 
 
@@ -235,13 +236,15 @@ def deep_plots(records: Sequence[dict[str, Any]], out: Path) -> list[Path]:
     return written
 
 
-def write(records: Sequence[dict[str, Any]], out: Path, formats: set[str], plots: bool) -> tuple[list[Path], str]:
+def write(records: Sequence[dict[str, Any]], out: Path, formats: set[str], plots: bool,
+          budget: str = "") -> tuple[list[Path], str]:
     """Write deep.{md,csv,tex} (the formats asked for) and the plots; returns (paths, the Markdown table to print).
-    Nothing when no record has the fields."""
+    `budget`: the report's budget line (aggregate.budget_note), the Markdown's header. Nothing when no record has the
+    fields."""
     if not has_deep(records):
         return [], ""
     rows = deep_rows(records)
-    text = deep_markdown(rows, cost_line(records), settings_words(records))
+    text = deep_markdown(rows, cost_line(records), settings_words(records), budget)
     written = []
     if "md" in formats:
         written.append(_write(out / "deep.md", text))

@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "csv" in formats:
             written.append(_write(out / "spread.csv", paired.spread_csv(spread)))
     from .. import deep_report  # deep.{md,csv,tex} and its plot, where records have the deep measurements
-    deep_files, deep_text = deep_report.write(records, out, formats, not args.no_plots)
+    deep_files, deep_text = deep_report.write(records, out, formats, not args.no_plots, budget_line)
     written += deep_files
     extra_text += [deep_text] if deep_text else []
     if not args.no_plots and not summary.empty:
