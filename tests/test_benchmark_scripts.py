@@ -24,6 +24,7 @@ def _script(name: str):
     ("bn_statistics", ["forget_class=2", "seed=0", "method=pbu"], r"name one: --only model="),
     ("pbu_stopping", ["method=pbu"], r"--only method=\.\.\. is not for this script"),
     ("pbu_stopping", ["model=resnet34", "seed=7"], r"no cell of 'mnist' matches"),
+    ("weight_groups", ["forget_class=2", "seed=0", "method=pbu"], r"name one: --only model="),
 ])
 def test_scripts_refuse_a_choice_that_is_not_their_cells(name, only, message, tmp_path, capsys):
     args = [str(ROOT / "benchmarks" / "mnist_cpu.toml"), *[a for o in only for a in ("--only", o)],

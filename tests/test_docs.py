@@ -203,9 +203,9 @@ def documented_rows(text: str, name: str) -> list[tuple[str, str, str]] | None:
 
 
 def settings_classes() -> list[type]:
-    from unlearnbench.config import DataConfig, EvalConfig, ModelConfig, TrainRecipe
+    from unlearnbench.config import DataConfig, EvalConfig, ModelConfig, TrainRecipe, UnlearnConfig
     from unlearnbench.registry import get_method, list_methods
-    classes = [DataConfig, ModelConfig, TrainRecipe, EvalConfig]
+    classes = [DataConfig, ModelConfig, TrainRecipe, EvalConfig, UnlearnConfig]
     classes += [get_method(m).hparams for m in list_methods(variants=False)]
     return [c for c in classes if dataclasses.fields(c)]
 

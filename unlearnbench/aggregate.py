@@ -359,7 +359,21 @@ def budget_note(records: list[dict]) -> str:
         head = "budget rules: " + ", ".join(f"{k} ({n} records)" for k, n in sorted(rules.items())) + \
                " — the records of this table ran under more than one rule"
     if not departs:
-        return head + "; no epoch count departs from it"
+        return head + "; no epoch count departs from it" + precision_note(records)
     parts = [f"{method_label(m)} {f} {ran} (rule: {ruled}; {n} record(s))"
              for (m, f, ran, ruled), n in sorted(departs.items(), key=lambda kv: (_method_rank(kv[0][0]), kv[0]))]
-    return head + "; set by hand against it: " + ", ".join(parts)
+    return head + "; set by hand against it: " + ", ".join(parts) + precision_note(records)
+
+
+def precision_note(records: list[dict]) -> str:
+    """Where methods' steps ran in another precision than their θ*'s training (`[unlearn] precision`): how many
+    records, in which precision against which; empty where none did (every record before the setting existed)."""
+    pairs: dict[tuple[str, str], int] = {}
+    for r in records:
+        config = r.get("config") or {}
+        ran = (config.get("unlearn") or {}).get("precision")
+        if ran:
+            key = (str(ran), str((config.get("train") or {}).get("precision", "fp32")))
+            pairs[key] = pairs.get(key, 0) + 1
+    return "".join(f"; methods' steps in {ran} where θ* trained in {theta} ([unlearn] precision; {n} record(s))"
+                   for (ran, theta), n in sorted(pairs.items()))

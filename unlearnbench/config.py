@@ -335,6 +335,19 @@ class EvalConfig:
     relearn_cap: int = since(200, 200, ge=1)  # steps; a model not there by then is censored
 
 
+UnlearnPrecision = Literal["recipe", "fp32", "bf16", "fp16"]
+
+
+@dataclass(frozen=True)
+class UnlearnConfig:
+    """The `[unlearn]` table: how the methods' own steps run on θ* (θ*'s and the oracle's training follow
+    `[train]`)."""
+
+    # "recipe": θ*'s training precision (train.precision), as every record before this setting existed; else the
+    # autocast dtype of every method's steps, e.g. "fp32" where θ* trains in bf16 but the official code runs in fp32
+    precision: UnlearnPrecision = "recipe"
+
+
 @dataclass(frozen=True)
 class Setup:
     """Everything that defines one original model θ*: trained once, cached, shared by all its cells."""
@@ -373,15 +386,20 @@ class Cell:
     # counts the user set by hand. Neither is hashed: the key is what runs, and `hparams` holds the epochs that run.
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     hand_set: tuple[str, ...] = ()
+    # The precision of the method's steps where it is not θ*'s (`[unlearn] precision`, resolved); "" for θ*'s, and
+    # always for the oracle (it trains as θ* did) and for a method that reads no data (no steps). Hashed only when set.
+    unlearn_precision: str = ""
 
     def to_dict(self, view: Any = as_dict) -> dict[str, Any]:
         """The full resolved config (what records carry); `view=hash_view` gives what the key hashes. An unlearning
-        seed of 0 is left out of both, so the keys and configs of cells from before it existed stay as they were; the
-        budget rule is in the record's config, not in the key (the epochs it gives are in `method`)."""
+        seed of 0 and the methods' precision at θ*'s are left out of both, so the keys and configs of cells from before
+        either existed stay as they were; the budget rule is in the record's config, not in the key (the epochs it
+        gives are in `method`)."""
         return {**self.setup.to_dict(view), "forget_class": self.forget_class,
                 "method": {"name": self.method, **view(self.hparams)}, "eval": view(self.eval),
                 "oracle": view(self.oracle) if self.oracle is not None else None,
                 **({"unlearn_seed": self.unlearn_seed} if self.unlearn_seed else {}),
+                **({"unlearn": {"precision": self.unlearn_precision}} if self.unlearn_precision else {}),
                 **({} if view is hash_view else {"budget": {**as_dict(self.budget),
                                                             "hand_set": list(self.hand_set)}})}
 
@@ -398,7 +416,8 @@ class Cell:
     def label(self) -> str:
         s = self.setup
         run = f"/unlearn seed {self.unlearn_seed}" if self.unlearn_seed else ""
-        return f"{s.data.name}/{s.model.name}/class {self.forget_class}/seed {s.seed}{run}/{self.method}"
+        steps = f" ({self.unlearn_precision} steps)" if self.unlearn_precision else ""
+        return f"{s.data.name}/{s.model.name}/class {self.forget_class}/seed {s.seed}{run}/{self.method}{steps}"
 
 
 def method_seed(seed: int, unlearn_seed: int) -> int:

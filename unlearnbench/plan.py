@@ -10,6 +10,7 @@ The TOML tables shared by the one-cell CLI and sweep files:
                       base method's table, under its own overrides)
     [method.<name>.class.<k>]  hyperparameters for forget class k only (PBU's official α, β differ per class)
     [budget]          BudgetConfig: the rule every method's epochs follow ("epochs" or "steps"; unlearnbench.budget)
+    [unlearn]         UnlearnConfig: the precision of the methods' steps ("recipe": θ*'s, the default)
 
 Everything is checked here, before any work: unknown tables or keys, wrong types, unknown names, classes out of range.
 """
@@ -22,15 +23,15 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .budget import BudgetConfig, rule_epochs, rule_milestones
-from .config import (SEED_MAX, Cell, DataConfig, EvalConfig, ModelConfig, Setup, TrainRecipe, build, check_ranges,
-                     parse_assignments)
+from .config import (SEED_MAX, Cell, DataConfig, EvalConfig, ModelConfig, Setup, TrainRecipe, UnlearnConfig, build,
+                     check_ranges, parse_assignments)
 from .errors import UsageError
 from .files import check_input_file
 
 # The registries (data sets, methods, timm's models) import torch: each function below imports what it checks against
 # when it runs, so a command line or a file with a syntax error is answered before torch loads.
 
-TABLES = ("data", "model", "train", "eval", "method", "budget")
+TABLES = ("data", "model", "train", "eval", "method", "budget", "unlearn")
 ORACLE = "retrain"  # the method every cell is measured against
 #: (forget, retain) training images of a data config's forget class (`data_sizes`)
 Sizes = Callable[[DataConfig, int], "tuple[int, int]"]
@@ -58,13 +59,15 @@ class Overrides:
     method: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name → hyperparameters
     per_class: Mapping[str, Mapping[int, Mapping[str, Any]]] = field(default_factory=dict)
     budget: Mapping[str, Any] = field(default_factory=dict)
+    unlearn: Mapping[str, Any] = field(default_factory=dict)
 
     def merged(self, other: "Overrides") -> "Overrides":
         """`other` wins key by key (command line over file)."""
         methods = {k: {**self.method.get(k, {}), **other.method.get(k, {})} for k in {*self.method, *other.method}}
         return Overrides({**self.data, **other.data}, {**self.model, **other.model},
                          {**self.train, **other.train}, {**self.eval, **other.eval}, methods,
-                         {**self.per_class, **other.per_class}, {**self.budget, **other.budget})
+                         {**self.per_class, **other.per_class}, {**self.budget, **other.budget},
+                         {**self.unlearn, **other.unlearn})
 
 
 def read_text(path: Path) -> str:
@@ -125,10 +128,10 @@ def overrides_from_mapping(doc: Mapping[str, Any], where: str, extra_keys: tuple
             spec.resolve({**table, **sub})
             per_class[name][int(k)] = sub
     for name, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainRecipe), ("eval", EvalConfig),
-                      ("budget", BudgetConfig)):
+                      ("budget", BudgetConfig), ("unlearn", UnlearnConfig)):
         build(cls, doc.get(name, {}), where=f"{where} [{name}]")
     return Overrides(doc.get("data", {}), doc.get("model", {}), doc.get("train", {}), doc.get("eval", {}),
-                     methods, per_class, doc.get("budget", {}))
+                     methods, per_class, doc.get("budget", {}), doc.get("unlearn", {}))
 
 
 def overrides_from_file(path: Path | None) -> Overrides:
@@ -218,9 +221,14 @@ def resolve_cell(dataset: str, model: str, forget_class: int, seed: int, method:
                          **{m: v for m, v in rule_milestones(spec_m.schedule, published, ruled).items()
                             if m not in given})
             check_ranges(hp, f"method.{method} (its epochs under the {budget.rule} rule)")
+    # the oracle (a cached method) trains as θ* did, whatever the methods' precision, and a method that reads no data
+    # (θ* itself) takes no steps: for both, and at θ*'s own precision, the setting is left unset
+    precision = build(UnlearnConfig, ov.unlearn, where="unlearn").precision
+    unset = spec_m.cached or not spec_m.needs or precision in ("recipe", setup.train.precision)
+    unlearn_precision = "" if unset else precision
     return Cell(setup, forget_class, method, hp, build(EvalConfig, ov.eval, where="eval"),
                 oracle=hparams(ORACLE), unlearn_seed=check_unlearn_seed(unlearn_seed, method), budget=budget,
-                hand_set=hand_set)
+                hand_set=hand_set, unlearn_precision=unlearn_precision)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -189,9 +189,11 @@ class Runner:
         trackers = {role: Tracker(len(data.train.labels)) for role in ("forget", "retain")}
         sets = {role: data.sample_set("train", role, cell.forget_class, trackers[role]) if role in spec.needs
                 else Withheld(role, cell.method) for role in ("forget", "retain")}
+        # the method's steps in `[unlearn] precision` where set; what they build from θ*'s recipe inherits it
+        recipe = replace(setup.train, precision=cell.unlearn_precision) if cell.unlearn_precision else setup.train
         task = UnlearnTask(sets["forget"], sets["retain"], cell.forget_class, data.spec.num_classes,
-                           (data.spec.in_chans, data.image_size, data.image_size), setup.train,
-                           self.runtime(setup.train), lambda seed: self.new_model(setup, seed),
+                           (data.spec.in_chans, data.image_size, data.image_size), recipe,
+                           self.runtime(recipe), lambda seed: self.new_model(setup, seed),
                            input_norm=(data.spec.mean, data.spec.std))
         return task, trackers
 

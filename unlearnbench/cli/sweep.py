@@ -60,8 +60,9 @@ The sweep file's format: docs/configuration.md. What it writes: docs/records_and
     return p
 
 
-def _overrides(assignments: list[str]) -> Overrides:
-    tables: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}, "eval": {}, "budget": {}}
+def set_overrides(assignments: list[str]) -> Overrides:
+    """`--set TABLE.KEY=VALUE` items as Overrides (the sweep's, and the scripts' that explain its cells)."""
+    tables: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}, "eval": {}, "budget": {}, "unlearn": {}}
     methods: dict[str, dict[str, Any]] = {}
     for key, value in parse_assignments(assignments, "--set").items():
         parts = key.split(".")
@@ -72,9 +73,9 @@ def _overrides(assignments: list[str]) -> Overrides:
             get_method(parts[1]).resolve({parts[2]: value})
             methods.setdefault(parts[1], {})[parts[2]] = value
         else:
-            raise UsageError(f"--set {key}: expected data|model|train|eval|budget.KEY or method.NAME.KEY")
+            raise UsageError(f"--set {key}: expected data|model|train|eval|budget|unlearn.KEY or method.NAME.KEY")
     return Overrides(tables["data"], tables["model"], tables["train"], tables["eval"], methods,
-                     budget=tables["budget"])
+                     budget=tables["budget"], unlearn=tables["unlearn"])
 
 
 def _check_method_names(sweep_file: Path) -> None:
@@ -118,7 +119,7 @@ def _record_cells(path: Path, cells: Sequence[Cell]) -> None:
 
 def sweep_from_args(args: Any) -> Sweep:
     """The resolved sweep (its `--only` share) a parsed command line asks for; every cell checked, no data touched."""
-    return sweep_share(args.config, selections(args.only), _overrides(args.set), data_root=args.data_root,
+    return sweep_share(args.config, selections(args.only), set_overrides(args.set), data_root=args.data_root,
                        download=not args.no_download)
 
 
