@@ -77,7 +77,8 @@ _CALL = ("the unlearning call's wall time (for `retrain`: its training time, als
 _ORIGINAL = "θ\\*'s training time; whether θ\\* came from the cache"
 _TEST = "test images behind A_Df / A_Dr"
 _CONFIG = ("the resolved config (data, model, recipe, seed, forget class, method with every hyperparameter, eval, the "
-           "oracle's hyperparameters); the hash names the record")
+           "oracle's hyperparameters, and `unlearn.precision` where the method's steps ran in another precision than "
+           "θ\\*'s); the hash names the record")
 _WHERE = "torch's thread count, host name, time of writing"
 _MIGRATED = ("set on records made before the budget rule, by `benchmarks/rename_pbu_records.py`: `budget_stamped` "
              "(true) where `budget` was added from the cell its sweep file plans under the same key (its results "
