@@ -32,6 +32,9 @@ from .files import check_input_file
 # when it runs, so a command line or a file with a syntax error is answered before torch loads.
 
 TABLES = ("data", "model", "train", "eval", "method", "budget", "unlearn")
+#: the tables that hold one settings dataclass each (all but [method]): an Overrides field each, under the same name
+SETTINGS = {"data": DataConfig, "model": ModelConfig, "train": TrainRecipe, "eval": EvalConfig, "budget": BudgetConfig,
+            "unlearn": UnlearnConfig}
 ORACLE = "retrain"  # the method every cell is measured against
 #: (forget, retain) training images of a data config's forget class (`data_sizes`)
 Sizes = Callable[[DataConfig, int], "tuple[int, int]"]
@@ -64,10 +67,8 @@ class Overrides:
     def merged(self, other: "Overrides") -> "Overrides":
         """`other` wins key by key (command line over file)."""
         methods = {k: {**self.method.get(k, {}), **other.method.get(k, {})} for k in {*self.method, *other.method}}
-        return Overrides({**self.data, **other.data}, {**self.model, **other.model},
-                         {**self.train, **other.train}, {**self.eval, **other.eval}, methods,
-                         {**self.per_class, **other.per_class}, {**self.budget, **other.budget},
-                         {**self.unlearn, **other.unlearn})
+        return Overrides(method=methods, per_class={**self.per_class, **other.per_class},
+                         **{t: {**getattr(self, t), **getattr(other, t)} for t in SETTINGS})
 
 
 def read_text(path: Path) -> str:
@@ -127,11 +128,9 @@ def overrides_from_mapping(doc: Mapping[str, Any], where: str, extra_keys: tuple
                 raise UsageError(f"{where}: [method.{name}.class.{k}] must be a table under a class number")
             spec.resolve({**table, **sub})
             per_class[name][int(k)] = sub
-    for name, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainRecipe), ("eval", EvalConfig),
-                      ("budget", BudgetConfig), ("unlearn", UnlearnConfig)):
+    for name, cls in SETTINGS.items():
         build(cls, doc.get(name, {}), where=f"{where} [{name}]")
-    return Overrides(doc.get("data", {}), doc.get("model", {}), doc.get("train", {}), doc.get("eval", {}),
-                     methods, per_class, doc.get("budget", {}), doc.get("unlearn", {}))
+    return Overrides(method=methods, per_class=per_class, **{t: doc.get(t, {}) for t in SETTINGS})
 
 
 def overrides_from_file(path: Path | None) -> Overrides:

@@ -20,7 +20,7 @@ from .. import sweep as engine
 from ..config import Cell, parse_assignments
 from ..errors import UsageError
 from ..files import atomic_write_bytes, atomic_write_json, check_dir, make_dirs, regular_file_problem
-from ..plan import Overrides, Sweep, selections, sweep_share
+from ..plan import SETTINGS, Overrides, Sweep, selections, sweep_share
 from ..progress import duration
 from ..store import RecordStore
 from .options import ArgumentParser, add_env_options, cli, env_from_args, prog, setup_logging
@@ -62,7 +62,7 @@ The sweep file's format: docs/configuration.md. What it writes: docs/records_and
 
 def set_overrides(assignments: list[str]) -> Overrides:
     """`--set TABLE.KEY=VALUE` items as Overrides (the sweep's, and the scripts' that explain its cells)."""
-    tables: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}, "eval": {}, "budget": {}, "unlearn": {}}
+    tables: dict[str, dict[str, Any]] = {t: {} for t in SETTINGS}
     methods: dict[str, dict[str, Any]] = {}
     for key, value in parse_assignments(assignments, "--set").items():
         parts = key.split(".")
@@ -73,9 +73,8 @@ def set_overrides(assignments: list[str]) -> Overrides:
             get_method(parts[1]).resolve({parts[2]: value})
             methods.setdefault(parts[1], {})[parts[2]] = value
         else:
-            raise UsageError(f"--set {key}: expected data|model|train|eval|budget|unlearn.KEY or method.NAME.KEY")
-    return Overrides(tables["data"], tables["model"], tables["train"], tables["eval"], methods,
-                     budget=tables["budget"], unlearn=tables["unlearn"])
+            raise UsageError(f"--set {key}: expected {'|'.join(SETTINGS)}.KEY or method.NAME.KEY")
+    return Overrides(method=methods, **tables)
 
 
 def _check_method_names(sweep_file: Path) -> None:
